@@ -1,0 +1,99 @@
+/**
+ * Turning token sequences (and image patches) into the arrays the forward pass reads.
+ * All of it is plain JS on typed arrays; only the final arrays go to the engine.
+ */
+import { numpy as np } from "./jax";
+import { imageTokens, patchDim, type ModelConfig } from "./config";
+import type { ModelInputs } from "./transformer";
+import { ropeTables } from "./transformer";
+
+/** One sequence: token ids (image positions hold the <image> id) and its images' patches. */
+export interface Sequence {
+  ids: number[];
+  /** One Float32Array [imageTokens * patchDim] per image, in order of the image positions. */
+  images?: Float32Array[];
+}
+
+export interface BuiltBatch {
+  inputs: ModelInputs;
+  /** [B, T] int32: the next token at each position (0 where there is none). */
+  targets: np.Array;
+  /** Plain copies for callers that need them (masks, lengths). */
+  length: number[];
+}
+
+export interface BatchOptions {
+  /** Pad side: "right" for training/scoring, "left" for prompts before decoding. */
+  pad?: "left" | "right";
+  /** Total length T (default: longest sequence). */
+  length?: number;
+  imageTokenId: number;
+  padId: number;
+}
+
+/**
+ * Build inputs and next-token targets. With right padding, position t predicts ids[t + 1].
+ * Sequences longer than T are cut (keeping the start).
+ */
+export function buildBatch(seqs: Sequence[], c: ModelConfig, opts: BatchOptions): BuiltBatch {
+  const B = seqs.length;
+  const T = opts.length ?? Math.max(...seqs.map((s) => s.ids.length));
+  const nTok = imageTokens(c);
+  const pd = patchDim(c);
+  const perRow = c.maxImages * nTok;
+  const tokens = new Int32Array(B * T).fill(opts.padId);
+  const targets = new Int32Array(B * T);
+  const keyMask = new Float32Array(B * T);
+  const isImage = new Float32Array(B * T);
+  const imageIndex = new Int32Array(B * T);
+  const patches = new Float32Array(B * perRow * pd);
+  const length: number[] = [];
+  seqs.forEach((s, b) => {
+    const ids = s.ids.slice(0, T);
+    const n = ids.length;
+    length.push(n);
+    const off = opts.pad === "left" ? T - n : 0;
+    let img = 0;
+    const imgs = (s.images ?? []).slice(0, c.maxImages);
+    imgs.forEach((im, i) => {
+      if (im.length !== nTok * pd) throw new RangeError(`image ${i} of row ${b}: ${im.length} floats, expected ${nTok * pd}`);
+      patches.set(im, (b * perRow + i * nTok) * pd);
+    });
+    for (let t = 0; t < n; t++) {
+      const at = b * T + off + t;
+      tokens[at] = ids[t];
+      keyMask[at] = 1;
+      if (t + 1 < n) targets[at] = ids[t + 1];
+      if (ids[t] === opts.imageTokenId && img < imgs.length * nTok) {
+        isImage[at] = 1;
+        imageIndex[at] = b * perRow + img;
+        img++;
+      }
+    }
+  });
+  const { cos, sin } = ropeTables(c, Array.from({ length: T }, (_, i) => i));
+  const half = c.dModel / c.nHeads / 2;
+  return {
+    inputs: {
+      tokens: np.array(tokens, { dtype: np.int32 }).reshape([B, T]),
+      patches: np.array(patches).reshape([B * perRow, pd]),
+      imageIndex: np.array(imageIndex, { dtype: np.int32 }).reshape([B, T]),
+      isImage: np.array(isImage).reshape([B, T, 1]),
+      keyMask: np.array(keyMask).reshape([B, T]),
+      cos: np.array(cos).reshape([T, half]),
+      sin: np.array(sin).reshape([T, half]),
+    },
+    targets: np.array(targets, { dtype: np.int32 }).reshape([B, T]),
+    length,
+  };
+}
+
+/** Loss mask [B, T] (float32): 1 where position t's target ids[t+1] is scored, from per-row start. */
+export function lossMaskFrom(seqs: Sequence[], T: number, scoreFrom: number[]): np.Array {
+  const m = new Float32Array(seqs.length * T);
+  seqs.forEach((s, b) => {
+    const n = Math.min(s.ids.length, T);
+    for (let t = Math.max(0, scoreFrom[b] - 1); t + 1 < n; t++) m[b * T + t] = 1;
+  });
+  return np.array(m).reshape([seqs.length, T]);
+}

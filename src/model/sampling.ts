@@ -1,0 +1,50 @@
+/**
+ * Choosing the next token from logits on the JS side: greedy (temperature 0), or temperature +
+ * nucleus (top-p) sampling from a seeded generator. Also returns the token's log-probability under
+ * the model (temperature 1, before truncation), which is what scoring the same text gives, so
+ * GRPO's old and new log-probs are comparable.
+ */
+export interface Choice {
+  token: number;
+  logprob: number;
+}
+
+export function logSoftmaxRow(logits: Float32Array, off: number, V: number, temperature = 1): Float64Array {
+  const out = new Float64Array(V);
+  let max = -Infinity;
+  for (let i = 0; i < V; i++) max = Math.max(max, logits[off + i] / temperature);
+  let sum = 0;
+  for (let i = 0; i < V; i++) sum += Math.exp(logits[off + i] / temperature - max);
+  const lse = max + Math.log(sum);
+  for (let i = 0; i < V; i++) out[i] = logits[off + i] / temperature - lse;
+  return out;
+}
+
+export function chooseToken(logits: Float32Array, off: number, V: number, temperature: number, topP: number, uniform: () => number, banned?: Set<number>): Choice {
+  const base = logSoftmaxRow(logits, off, V, 1);
+  if (banned) for (const b of banned) base[b] = -Infinity;
+  if (temperature <= 0) {
+    let best = 0;
+    for (let i = 1; i < V; i++) if (base[i] > base[best]) best = i;
+    return { token: best, logprob: base[best] };
+  }
+  const lp = temperature === 1 ? base : logSoftmaxRow(logits, off, V, temperature);
+  if (banned) for (const b of banned) lp[b] = -Infinity;
+  const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => lp[b] - lp[a]);
+  const probs: number[] = [];
+  let cum = 0;
+  for (const i of order) {
+    const pr = Math.exp(lp[i]);
+    probs.push(pr);
+    cum += pr;
+    if (cum >= topP) break;
+  }
+  let u = uniform() * cum;
+  let k = 0;
+  for (; k < probs.length - 1; k++) {
+    u -= probs[k];
+    if (u <= 0) break;
+  }
+  const token = order[k];
+  return { token, logprob: base[token] };
+}

@@ -1,0 +1,35 @@
+/**
+ * Image preprocessing for the patch encoder (as a ViT does): decode with sharp, resize to
+ * imageSize x imageSize RGB (stretching; medical images are roughly square), scale to [-1, 1],
+ * and cut into patchSize x patchSize patches in raster order, each flattened as (row, col, rgb).
+ */
+import { isAbsolute, join } from "node:path";
+import sharp from "sharp";
+import type { ImageRef } from "../data/item";
+import { imageTokens, patchDim, type ModelConfig } from "./config";
+import { dataRoot } from "../paths";
+
+/** Patches [imageTokens * patchDim] of one image. Paths are taken relative to the data root. */
+export async function imagePatches(ref: ImageRef, c: ModelConfig): Promise<Float32Array> {
+  const src = ref.bytes && ref.bytes.byteLength > 0 ? Buffer.from(ref.bytes) : ref.path ? (isAbsolute(ref.path) ? ref.path : join(dataRoot(), ref.path)) : null;
+  if (!src) throw new Error("image has neither bytes nor path");
+  const S = c.imageSize;
+  const raw = await sharp(src).removeAlpha().toColourspace("srgb").resize(S, S, { fit: "fill" }).raw().toBuffer();
+  return patchify(raw, S, c);
+}
+
+/** RGB bytes [S, S, 3] (raster) -> patches, scaled to [-1, 1]. */
+export function patchify(raw: Uint8Array, S: number, c: ModelConfig): Float32Array {
+  const ps = c.patchSize;
+  const per = S / ps;
+  const out = new Float32Array(imageTokens(c) * patchDim(c));
+  let o = 0;
+  for (let py = 0; py < per; py++)
+    for (let px = 0; px < per; px++)
+      for (let y = 0; y < ps; y++)
+        for (let x = 0; x < ps; x++) {
+          const at = ((py * ps + y) * S + (px * ps + x)) * 3;
+          for (let ch = 0; ch < 3; ch++) out[o++] = raw[at + ch] / 127.5 - 1;
+        }
+  return out;
+}
