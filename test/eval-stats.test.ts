@@ -44,7 +44,7 @@ test("bootstrap interval: deterministic, brackets the mean, narrows with n", () 
 test("property: intervals lie in [0,1] and contain the point estimate for 0/1 data", () => {
   fc.assert(
     fc.property(fc.array(fc.boolean(), { minLength: 1, maxLength: 60 }), (xs) => {
-      const v = xs.map((x) => (x ? 1 : 0));
+      const v: number[] = xs.map((x) => (x ? 1 : 0));
       const m = v.reduce((a, b) => a + b, 0) / v.length;
       const w = wilson(v.reduce((a, b) => a + b, 0), v.length);
       const b = bootstrapMeanCI(v, { resamples: 200 });

@@ -5,6 +5,8 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Item } from "../../src/data/item";
+import { itemHash } from "../../src/eval/harness";
 
 export type Fault = "500" | "429" | "drop" | "drop-mid-body" | "malformed" | "slow" | "not-completion";
 
@@ -181,3 +183,49 @@ export async function startFakeServer(opts: FakeServerOptions): Promise<FakeServ
       }),
   };
 }
+
+// ---------------------------------------------------------------- synthetic benchmarks with known answers
+
+export const JPEG = new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46]);
+
+/** Synthetic benchmarks: a token in each question lets the server find the item. */
+export function makeDatasets(sizes: Record<string, number>): Record<string, Item[]> {
+  const out: Record<string, Item[]> = {};
+  for (const [name, size] of Object.entries(sizes)) {
+    out[name] = Array.from({ length: size }, (_, i) => {
+      const options = { A: `alpha ${i}`, B: `beta ${i}`, C: `gamma ${i}`, D: `delta ${i}` };
+      const label = "ABCD"[(i * 7) % 4];
+      return {
+        images: name === "img" ? [{ bytes: JPEG, path: null }] : null,
+        question: `[q:${name}:${i}] Which one is right for case ${i}?`,
+        options,
+        answer_label: label,
+        answer: options[label as keyof typeof options],
+        reasoning: null,
+        dataset_name: name,
+        dataset_index: i,
+      };
+    });
+  }
+  return out;
+}
+
+/** The server's rule: right iff the item's hash starts with 0-7 (about half). */
+export const isRight = (it: Item) => parseInt(itemHash(it)[0], 16) < 8;
+
+export function answerer(datasets: Record<string, Item[]>, rightFor: (it: Item) => boolean = isRight): FakeServerOptions["answer"] {
+  const byToken = new Map<string, Item>();
+  for (const [name, items] of Object.entries(datasets)) items.forEach((it, i) => byToken.set(`[q:${name}:${i}]`, it));
+  return (info) => {
+    const token = info.prompt.match(/\[q:[^\]]+\]/)?.[0] ?? "";
+    const it = byToken.get(token);
+    if (!it) return "no idea";
+    const wrong = it.answer_label === "A" ? "B" : "A";
+    return `<think>thinking about ${token}</think>\n<answer>${rightFor(it) ? it.answer_label : wrong}</answer>`;
+  };
+}
+
+export function expectedAccuracy(items: Item[], rightFor: (it: Item) => boolean = isRight): number {
+  return 100 * (items.filter(rightFor).length / items.length); // the same rounding as the report
+}
+
