@@ -1,0 +1,202 @@
+/**
+ * `medvlthinker eval ...`: evaluate a model served over an OpenAI-compatible API, print the table;
+ * `medvlthinker eval report RUN_DIR` and `medvlthinker eval compare RUN_A RUN_B`.
+ * A thin layer over src/eval (the same calls a notebook makes).
+ */
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { compareRuns } from "../eval/compare";
+import { BENCHMARKS, expandBenchmarks } from "../eval/benchmarks";
+import { ConfigError, type EvalConfigInput } from "../eval/config";
+import { runEval } from "../eval/harness";
+import { report } from "../eval/report";
+import { OpenAIPolicy } from "../policy/openai";
+
+const USAGE = `usage:
+  medvlthinker eval --base-url URL --model NAME --benchmarks LIST [options]
+  medvlthinker eval report RUN_DIR [--paper-model "MODEL TRAINING"]
+  medvlthinker eval compare RUN_A RUN_B [--flips]
+
+Evaluate a model served by vLLM, SGLang, llama.cpp, Ollama or any OpenAI-compatible endpoint.
+The API key is read from MEDVLTHINKER_API_KEY or OPENAI_API_KEY (local servers need none).
+Rerunning the same command resumes: only missing answers are sent. Ctrl-C stops cleanly.
+
+options (defaults: the published protocol):
+  --base-url URL        e.g. http://127.0.0.1:8000/v1
+  --model NAME          the served model name
+  --benchmarks LIST     comma-separated ids, or the groups paper, text, all
+                        (${BENCHMARKS.map((b) => b.id).join(", ")})
+  --eval-parquet FILE   a MedVLThinker-Eval parquet (its dataset_name column tells the benchmark)
+  --data-root DIR       local datasets (default ../shared/data or $MEDVLTHINKER_DATA)
+  --out DIR             run folders go here (default runs/eval)
+  --limit N             first N items of each benchmark
+  --runs N              runs averaged (3)
+  --n N                 samples per item and run (1)
+  --temperature T       (0: greedy)       --top-p P (1)
+  --max-tokens N        (4096)            --seed S (42; run r uses S + r)
+  --logprobs            save per-token logprobs
+  --real-newline        a real newline in the instruction (upstream sends a literal \\n)
+  --ignore-images       send no images (a blind baseline)
+  --concurrency N       requests in flight (64)
+  --retries N           retries per request (8)
+  --timeout S           per-request timeout in seconds (600)
+  --paper-model TEXT    the paper row to show beside ours, e.g. "MedVLThinker-7B RL(m23k)"
+  --config FILE         a JSON eval config; flags override its fields
+  --no-progress         no progress bar`;
+
+function int(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (!Number.isInteger(x)) throw new ConfigError(`--${name}: expected an integer, got '${v}'`);
+  return x;
+}
+
+function num(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (!Number.isFinite(x)) throw new ConfigError(`--${name}: expected a number, got '${v}'`);
+  return x;
+}
+
+/** Drop undefined fields so that config-file values survive. */
+function defined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+async function runCompare(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { flips: { type: "boolean" }, help: { type: "boolean", short: "h" } } });
+  if (values.help || positionals.length !== 2) {
+    console.log(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const cmp = compareRuns(positionals[0], positionals[1]);
+  console.log(cmp.text);
+  if (values.flips) for (const f of cmp.flips) console.log(`${f.benchmark}\t${f.hash}\tA#${f.index_a}=${f.score_a.toFixed(2)}\tB#${f.index_b}=${f.score_b.toFixed(2)}\tright in ${f.winner} only`);
+  else if (cmp.flips.length) console.log(`${cmp.flips.length} items flipped (--flips lists them)`);
+  return 0;
+}
+
+async function runReport(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { "paper-model": { type: "string" }, help: { type: "boolean", short: "h" } } });
+  if (values.help || positionals.length !== 1) {
+    console.log(USAGE);
+    return values.help ? 0 : 2;
+  }
+  console.log(report(positionals[0], { paperModel: values["paper-model"] }).text);
+  return 0;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  if (argv[0] === "compare") return runCompare(argv.slice(1));
+  if (argv[0] === "report") return runReport(argv.slice(1));
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: false,
+    options: {
+      "base-url": { type: "string" },
+      model: { type: "string" },
+      benchmarks: { type: "string" },
+      "eval-parquet": { type: "string" },
+      "data-root": { type: "string" },
+      out: { type: "string" },
+      limit: { type: "string" },
+      runs: { type: "string" },
+      n: { type: "string" },
+      temperature: { type: "string" },
+      "top-p": { type: "string" },
+      "max-tokens": { type: "string" },
+      seed: { type: "string" },
+      logprobs: { type: "boolean" },
+      "real-newline": { type: "boolean" },
+      "ignore-images": { type: "boolean" },
+      concurrency: { type: "string" },
+      retries: { type: "string" },
+      timeout: { type: "string" },
+      "paper-model": { type: "string" },
+      config: { type: "string" },
+      "no-progress": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  void positionals;
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  let fromFile: Record<string, any> = {};
+  if (values.config) {
+    try {
+      fromFile = JSON.parse(readFileSync(values.config, "utf8"));
+      if (fromFile.config && fromFile.runId) fromFile = fromFile.config; // a run folder's config.json
+    } catch (e) {
+      throw new ConfigError(`--config ${values.config}: ${(e as Error).message}`);
+    }
+  }
+  const baseURL = values["base-url"] ?? fromFile.baseURL;
+  if (!baseURL) throw new ConfigError("--base-url is required (e.g. http://127.0.0.1:8000/v1)");
+  const benchmarks = values.benchmarks ? expandBenchmarks(values.benchmarks.split(",")) : fromFile.benchmarks;
+  const config: EvalConfigInput = {
+    ...fromFile,
+    ...defined({
+      model: values.model,
+      baseURL,
+      benchmarks,
+      evalParquet: values["eval-parquet"],
+      dataRoot: values["data-root"],
+      out: values.out,
+      limit: int("limit", values.limit),
+      runs: int("runs", values.runs),
+      concurrency: int("concurrency", values.concurrency),
+      paperModel: values["paper-model"],
+    }),
+    sampling: {
+      ...(fromFile.sampling ?? {}),
+      ...defined({
+        n: int("n", values.n),
+        temperature: num("temperature", values.temperature),
+        top_p: num("top-p", values["top-p"]),
+        max_tokens: int("max-tokens", values["max-tokens"]),
+        seed: int("seed", values.seed),
+        logprobs: values.logprobs,
+      }),
+    },
+    prompt: { ...(fromFile.prompt ?? {}), ...defined({ realNewline: values["real-newline"], ignoreImages: values["ignore-images"] }) },
+  } as EvalConfigInput;
+  if (!config.model) throw new ConfigError("--model is required (the name the server serves)");
+  if (!config.benchmarks) throw new ConfigError("--benchmarks is required (e.g. vqa-rad,slake or paper)");
+
+  const retries = int("retries", values.retries);
+  const timeoutS = num("timeout", values.timeout);
+  const policy = new OpenAIPolicy({
+    baseURL,
+    model: config.model,
+    concurrency: config.concurrency ?? 64,
+    retry: retries === undefined ? undefined : { maxRetries: retries },
+    timeoutMs: timeoutS === undefined ? undefined : timeoutS * 1000,
+    promptOptions: { realNewline: config.prompt?.realNewline, ignoreImages: config.prompt?.ignoreImages, instruction: config.prompt?.instruction },
+  });
+  const ac = new AbortController();
+  const onSigint = () => {
+    console.error("\ninterrupted: saving what arrived; rerun the same command to resume");
+    ac.abort();
+  };
+  process.once("SIGINT", onSigint);
+  try {
+    const result = await runEval(config, policy, { signal: ac.signal, progress: !values["no-progress"] });
+    console.log(report(result).text);
+    console.log(`results: ${result.dir}`);
+    if (result.missing > 0) {
+      console.error(`${result.missing} answers are missing (requests failed after retries): rerun the same command to send only those`);
+      return 1;
+    }
+    return 0;
+  } catch (e) {
+    if ((e as Error).name === "AbortError") {
+      console.error((e as Error).message);
+      return 130;
+    }
+    throw e;
+  } finally {
+    process.removeListener("SIGINT", onSigint);
+  }
+}
