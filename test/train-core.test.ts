@@ -374,6 +374,7 @@ describe("computeActorLoss (verl dp_actor update_policy, one micro-batch)", () =
     assert.equal(out.klLoss, null);
     assert.equal(out.entropyLoss, null);
     assert.throws(() => computeActorLoss(handInputs(), { klLossCoef: 0.01 }), /missing refLogProb/);
+    assert.throws(() => computeActorLoss({ ...handInputs(), refLogProb: arr(OLD) }, { klLossCoef: 0.01, clipRatioC: 0.5 }), /clip_ratio_c must be > 1/);
   });
 
   test("valueAndGrad with hasAux through the actor loss; no leaked buffers over a loop", () => {

@@ -392,9 +392,12 @@ export function computeActorLoss(inputs: ActorLossInputs, options: ActorLossOpti
   const missing =
     klCoef !== 0 && !inputs.refLogProb ? "refLogProb (klLossCoef is not 0)" :
     entropyCoeff !== 0 && !inputs.entropy ? "entropy (entropyCoeff is not 0)" : null;
-  if (missing) {
+  try {
+    if (missing) throw new RangeError(`computeActorLoss: missing ${missing}`);
+    resolveClip(options); // validate before any array is split between terms
+  } catch (error) {
     for (const a of owned) a?.dispose();
-    throw new RangeError(`computeActorLoss: missing ${missing}`);
+    throw error;
   }
   const mask = inputs.responseMask.astype(np.float32);
   const logProb = inputs.logProb;
