@@ -1,10 +1,9 @@
 /**
  * Checkpoints: a folder with model.safetensors, config.json (model config + extra info) and
- * tokenizer.json, plus optimizer.safetensors when given. Each file is written atomically, and
- * config.json last, so a folder with a config.json always has the files it describes. Loading
- * checks every name and shape against the config and says what differs.
+ * tokenizer.json, plus optimizer.safetensors when given. The folder is replaced as a whole (see
+ * saveCheckpoint). Loading checks every name and shape against the config and says what differs.
  */
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { numpy as np } from "./jax";
 import { validateConfig, type ModelConfig } from "./config";
@@ -28,12 +27,29 @@ export async function toTensors(named: Record<string, np.Array>): Promise<Record
   return out;
 }
 
+/**
+ * Save a checkpoint folder so that a crash at any moment leaves a loadable checkpoint: every file
+ * goes to <dir>.tmp-<pid> first; then <dir> is renamed to <dir>.prev, the new folder to <dir>, and
+ * <dir>.prev is removed. A kill between the two renames leaves only <dir>.prev, which
+ * loadCheckpoint falls back to.
+ */
 export async function saveCheckpoint(dir: string, params: Params, config: ModelConfig, tokenizer: TextTokenizer, opts: { info?: Record<string, unknown>; optimizer?: Record<string, np.Array> } = {}): Promise<void> {
-  mkdirSync(dir, { recursive: true });
-  writeSafetensors(join(dir, "model.safetensors"), await toTensors(namedParams(params)), { format: "pt" });
-  if (opts.optimizer) writeSafetensors(join(dir, "optimizer.safetensors"), await toTensors(opts.optimizer));
-  tokenizer.save(join(dir, "tokenizer.json"));
-  writeFileAtomic(join(dir, "config.json"), JSON.stringify({ model: config, info: opts.info ?? {} }, null, 2));
+  const tmp = `${dir}.tmp-${process.pid}`;
+  const prev = `${dir}.prev`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  writeSafetensors(join(tmp, "model.safetensors"), await toTensors(namedParams(params)), { format: "pt" });
+  if (opts.optimizer) writeSafetensors(join(tmp, "optimizer.safetensors"), await toTensors(opts.optimizer));
+  tokenizer.save(join(tmp, "tokenizer.json"));
+  writeFileAtomic(join(tmp, "config.json"), JSON.stringify({ model: config, info: opts.info ?? {} }, null, 2));
+  if (existsSync(join(dir, "config.json"))) {
+    rmSync(prev, { recursive: true, force: true });
+    renameSync(dir, prev);
+  } else {
+    rmSync(dir, { recursive: true, force: true }); // an empty or partial folder from elsewhere
+  }
+  renameSync(tmp, dir);
+  rmSync(prev, { recursive: true, force: true });
 }
 
 export class CheckpointError extends Error {
@@ -63,6 +79,10 @@ export interface LoadedCheckpoint {
 }
 
 export function loadCheckpoint(dir: string): LoadedCheckpoint {
+  if (!existsSync(join(dir, "config.json")) && existsSync(join(`${dir}.prev`, "config.json"))) {
+    console.warn(`checkpoint ${dir}: a save was interrupted; loading the previous checkpoint ${dir}.prev`);
+    dir = `${dir}.prev`;
+  }
   const cfgPath = join(dir, "config.json");
   if (!existsSync(cfgPath)) throw new CheckpointError(dir, ["no config.json (not a checkpoint folder, or a save never finished)"]);
   const { model: config, info } = JSON.parse(readFileSync(cfgPath, "utf8")) as { model: ModelConfig; info: Record<string, unknown> };
