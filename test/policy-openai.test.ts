@@ -220,3 +220,22 @@ test("failures are classified and backoff grows then caps, honouring Retry-After
   assert.equal(backoffDelay(0, o, undefined, () => 0), 50);
   assert.equal(backoffDelay(0, o, 700, () => 0), 700);
 });
+
+test("the built-in fetch transport works too, through faults", { timeout: 10_000 }, async () => {
+  await withServer({ answer: (info) => `ok ${info.prompt}`, fault: (info) => (info.seen === 0 ? (["500", "drop", "malformed"] as const)[info.count % 3] : null) }, async (s) => {
+    const p = new OpenAIPolicy({ baseURL: s.url, model: "fake-model", apiKey: "k", buildMessages: build, retry: FAST, transport: "fetch" });
+    const out = await p.sample([item(0), item(1), item(2)], params);
+    assert.deepEqual(out.map((c) => c[0].text), ["ok question 0", "ok question 1", "ok question 2"]);
+    assert.equal(p.stats.retries, 3);
+  });
+});
+
+test("a long-lived signal does not collect one abort listener per request", { timeout: 10_000 }, async () => {
+  const { getEventListeners } = await import("node:events");
+  await withServer({ answer: () => "x" }, async (s) => {
+    const p = new OpenAIPolicy({ baseURL: s.url, model: "fake-model", apiKey: "k", buildMessages: build, retry: FAST, concurrency: 4 });
+    const ac = new AbortController();
+    await p.sample(Array.from({ length: 40 }, (_, i) => item(i)), params, ac.signal);
+    assert.equal(getEventListeners(ac.signal, "abort").length, 0);
+  });
+});

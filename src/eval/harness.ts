@@ -7,6 +7,7 @@
  * another folder (see config.ts).
  */
 import { createHash } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import { join } from "node:path";
 import type { Item } from "../data/item";
 import { gradeResponse } from "../grade";
@@ -132,6 +133,7 @@ export async function runEval(configInput: EvalConfigInput | EvalConfig, policy:
   // 4. Send, grade, append.
   const writer = new ResultWriter(file, prior.tornBytes);
   const inner = new AbortController();
+  setMaxListeners(0, inner.signal); // one listener per request in flight
   const onOuterAbort = () => inner.abort(opts.signal!.reason);
   if (opts.signal?.aborted) inner.abort(opts.signal.reason);
   opts.signal?.addEventListener("abort", onOuterAbort, { once: true });

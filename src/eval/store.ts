@@ -76,7 +76,7 @@ export function parseResults(text: string, file = "results.jsonl"): LoadedResult
 /** Append-only writer. Open it after readResults: it cuts a torn tail so new lines start clean. */
 export class ResultWriter {
   private fd: number;
-  private sinceSync = 0;
+  private lastSync = Date.now();
 
   constructor(
     readonly file: string,
@@ -94,13 +94,15 @@ export class ResultWriter {
     if (records.length === 0) return;
     const text = records.map((r) => JSON.stringify(r)).join("\n") + "\n";
     writeSync(this.fd, text);
-    // The OS has the bytes now (a killed process loses nothing); fsync now and then for power loss.
-    if (++this.sinceSync >= 256) this.sync();
+    // The OS has the bytes now (a killed process loses nothing); fsync every few seconds for power loss.
+    if (Date.now() - this.lastSync >= ResultWriter.SYNC_EVERY_MS) this.sync();
   }
+
+  static SYNC_EVERY_MS = 2000;
 
   sync(): void {
     fsyncSync(this.fd);
-    this.sinceSync = 0;
+    this.lastSync = Date.now();
   }
 
   close(): void {

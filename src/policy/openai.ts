@@ -9,8 +9,11 @@
  */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
 import type { ChatCompletion, ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam } from "openai/resources/chat/completions";
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import pLimit from "p-limit";
 import type { Item } from "../data/item";
+import { toOpenAIMessages, type OpenAIMessageOptions } from "../prompt";
 import type { Completion, Policy, SamplingParams } from "./policy";
 
 // ---------------------------------------------------------------- retries
@@ -94,6 +97,50 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+// ---------------------------------------------------------------- transport
+
+/**
+ * A `fetch` over node:http with a keep-alive agent, for the openai client. On loopback it carries
+ * ~4x the requests per second of Node 20's built-in fetch (undici), which caps a zero-latency
+ * server at ~1,300/s on two cores. The whole body is read before the Response resolves, so a
+ * connection dropped mid-body is a connection error (retried), not a half-read JSON.
+ */
+export function createNodeFetch(maxSockets: number): (input: string | URL | Request, init?: RequestInit) => Promise<Response> {
+  const agents = { http: new HttpAgent({ keepAlive: true, maxSockets }), https: new HttpsAgent({ keepAlive: true, maxSockets }) };
+  return (input, init = {}) =>
+    new Promise<Response>((resolve, reject) => {
+      const url = new URL(typeof input === "string" || input instanceof URL ? input : input.url);
+      const signal = init.signal ?? undefined;
+      if (signal?.aborted) return reject(signal.reason ?? Object.assign(new Error("aborted"), { name: "AbortError" }));
+      const headers: Record<string, string> = {};
+      new Headers(init.headers ?? {}).forEach((v, k) => (headers[k] = v));
+      const body = init.body;
+      if (body !== undefined && body !== null && typeof body !== "string" && !(body instanceof Uint8Array)) {
+        return reject(new TypeError("createNodeFetch: only string or bytes bodies are supported"));
+      }
+      const https = url.protocol === "https:";
+      const req = (https ? httpsRequest : httpRequest)(url, { method: init.method ?? "GET", headers, agent: https ? agents.https : agents.http }, (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", (e) => reject(new TypeError(`terminated: ${e.message}`)));
+        res.on("aborted", () => reject(new TypeError("terminated: connection closed mid-body")));
+        res.on("end", () => {
+          if (!res.complete) return reject(new TypeError("terminated: connection closed mid-body"));
+          const h = new Headers();
+          for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) h.append(res.rawHeaders[i], res.rawHeaders[i + 1]);
+          const status = res.statusCode ?? 0;
+          const noBody = status === 204 || status === 304 || (init.method ?? "GET") === "HEAD";
+          resolve(new Response(noBody ? null : Buffer.concat(chunks), { status, statusText: res.statusMessage, headers: h }));
+        });
+      });
+      const onAbort = () => req.destroy(Object.assign(new Error("aborted"), { name: "AbortError" }));
+      signal?.addEventListener("abort", onAbort, { once: true });
+      req.on("close", () => signal?.removeEventListener("abort", onAbort));
+      req.on("error", (e) => reject(signal?.aborted ? (signal.reason ?? e) : new TypeError(`fetch failed: ${e.message}`)));
+      req.end(body ?? undefined);
+    });
+}
+
 // ---------------------------------------------------------------- errors and secrets
 
 /** The API key from the environment: MEDVLTHINKER_API_KEY, else OPENAI_API_KEY, else undefined. */
@@ -152,9 +199,11 @@ export interface OpenAIPolicyOptions {
   timeoutMs?: number;
   /** Item -> chat messages. Default: src/prompt.ts toOpenAIMessages with `promptOptions`. */
   buildMessages?: MessageBuilder;
-  promptOptions?: Record<string, unknown>;
+  promptOptions?: OpenAIMessageOptions;
   /** Extra body fields for the server (e.g. vLLM's `top_k`, `repetition_penalty`). */
   extraBody?: Record<string, unknown>;
+  /** "node-http" (default: fast keep-alive transport) or "fetch" (Node's built-in fetch). */
+  transport?: "node-http" | "fetch";
   /** Called on every retry (for logs); never given the key. */
   onRetry?: (info: { kind: FailureKind; attempt: number; delayMs: number; message: string }) => void;
 }
@@ -182,7 +231,7 @@ export class OpenAIPolicy implements Policy {
   private readonly limit: ReturnType<typeof pLimit>;
   private readonly retry: RetryOptions;
   private readonly opts: OpenAIPolicyOptions;
-  private builder: MessageBuilder | undefined;
+  private readonly builder: MessageBuilder;
 
   constructor(opts: OpenAIPolicyOptions) {
     if (!opts.baseURL) throw new PolicyConfigError("OpenAIPolicy: baseURL is required (e.g. http://127.0.0.1:8000/v1)");
@@ -202,12 +251,14 @@ export class OpenAIPolicy implements Policy {
     this.apiKey = opts.apiKey ?? apiKeyFromEnv();
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.limit = pLimit(Math.max(1, opts.concurrency ?? 64));
-    this.builder = opts.buildMessages;
+    const po = opts.promptOptions ?? {};
+    this.builder = opts.buildMessages ?? ((item) => toOpenAIMessages(item, po));
     this.client = new OpenAI({
       baseURL: this.baseURL,
       apiKey: this.apiKey ?? "EMPTY",
       maxRetries: 0,
       timeout: opts.timeoutMs ?? 600_000,
+      ...(opts.transport === "fetch" ? {} : { fetch: createNodeFetch(Math.max(1, opts.concurrency ?? 64)) }),
     });
   }
 
@@ -217,7 +268,7 @@ export class OpenAIPolicy implements Policy {
 
   /** n completions for one item: one request with `n`, or n requests when the server cannot do `n`. */
   async sampleItem(item: Item, params: SamplingParams, signal?: AbortSignal): Promise<Completion[]> {
-    const messages = await (await this.messageBuilder())(item);
+    const messages = await this.builder(item);
     const hasImages = (item.images?.length ?? 0) > 0;
     const out: Completion[] = [];
     if (params.n > 1 && !this.stats.nUnsupported) {
@@ -239,15 +290,6 @@ export class OpenAIPolicy implements Policy {
 
   async close(): Promise<void> {
     /* the client keeps no sockets we must end */
-  }
-
-  private async messageBuilder(): Promise<MessageBuilder> {
-    if (!this.builder) {
-      const { toOpenAIMessages } = await import("../prompt");
-      const po = this.opts.promptOptions;
-      this.builder = (item) => toOpenAIMessages(item, po as never);
-    }
-    return this.builder;
   }
 
   /** One HTTP request (with retries) asking for `n` choices. */
@@ -276,7 +318,7 @@ export class OpenAIPolicy implements Policy {
       try {
         const res = await this.limit(() => {
           this.stats.requests++;
-          return this.client.chat.completions.create(body, { signal });
+          return this.create(body, signal);
         });
         return parseCompletion(res, n);
       } catch (e) {
@@ -294,6 +336,23 @@ export class OpenAIPolicy implements Policy {
       this.stats.retries++;
       this.opts.onRetry?.({ kind, attempt: attempt + 1, delayMs, message: redact(String((err as Error)?.message ?? err), this.apiKey) });
       await sleep(delayMs, signal);
+    }
+  }
+
+  /**
+   * One create call under a per-request signal. The openai client adds an abort listener to the
+   * signal it is given and never removes it: given the run's long-lived signal, 100k requests
+   * would leave 100k listeners (memory, and O(n) work per add). This child signal is dropped after.
+   */
+  private async create(body: ChatCompletionCreateParamsNonStreaming, signal?: AbortSignal): Promise<ChatCompletion> {
+    if (!signal) return this.client.chat.completions.create(body);
+    const child = new AbortController();
+    const onAbort = () => child.abort(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      return await this.client.chat.completions.create(body, { signal: child.signal });
+    } finally {
+      signal.removeEventListener("abort", onAbort);
     }
   }
 
