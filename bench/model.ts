@@ -1,0 +1,123 @@
+/**
+ * Embedded-model speed and memory, with the PyTorch reference timed in the same run.
+ *
+ * Reference model (platform.md): vocab 4096, d 256, 4 layers, 4 heads, MLP 1024 (SwiGLU here, in
+ * both engines), context 256, batch 8. Measures jax-js training tokens/s (jit value-and-grad +
+ * AdamW, the real LmTrainer) and sampling tokens/s (jit KV-cache decode, batch 8, the real Sampler),
+ * the same in PyTorch (bench/torch_ref.py, /usr/bin/python3, OMP_WAIT_POLICY=PASSIVE) when
+ * available, and the ratios. Memory: RSS at step 10 and step N (default 200) of training the
+ * workshop model (BENCH_RSS_SIZE=reference to use the reference model; slower).
+ *
+ *   npx tsx bench/model.ts
+ *   BENCH_STEPS=10 BENCH_RSS_STEPS=200 BENCH_NEW_TOKENS=128 npx tsx bench/model.ts
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { initEngine } from "../src/model/engine";
+import { sizeConfig, type ModelConfig } from "../src/model/config";
+import { countParams, initParams, makeRng } from "../src/model/params";
+import { LmTrainer } from "../src/model/trainstep";
+import { lmInputs } from "../src/model/pretrain";
+import { Sampler } from "../src/model/sampler";
+import { tree } from "../src/model/jax";
+
+const env = (k: string, d: number) => (process.env[k] ? Number(process.env[k]) : d);
+
+function randomBatch(c: ModelConfig, B: number, T: number, rng: ReturnType<typeof makeRng>) {
+  const tokens = Int32Array.from({ length: B * T }, () => Math.floor(rng.uniform() * c.vocabSize));
+  const targets = Int32Array.from({ length: B * T }, () => Math.floor(rng.uniform() * c.vocabSize));
+  return lmInputs(tokens, targets, B, T, c);
+}
+
+async function trainSpeed(c: ModelConfig, B: number, T: number, warm: number, steps: number, rssAt?: number[]) {
+  const tr = new LmTrainer(initParams(c, 0), c, { lr: 1e-3, beta1: 0.9, beta2: 0.95, weightDecay: 0.01, maxGradNorm: 1 });
+  const rng = makeRng(1);
+  const rss: Record<number, number> = {};
+  let t = 0;
+  for (let i = 0; i < warm + steps; i++) {
+    const b = randomBatch(c, B, T, rng);
+    const t0 = performance.now();
+    await tr.step(b.inputs, b.targets, b.mask, 1e-3);
+    if (i >= warm) t += performance.now() - t0;
+    if (rssAt?.includes(i + 1)) {
+      (globalThis as { gc?: () => void }).gc?.();
+      rss[i + 1] = process.memoryUsage().rss / 1e6;
+    }
+  }
+  const params = tr.params;
+  tr.dispose();
+  return { tps: (B * T * steps) / (t / 1000), rss, params };
+}
+
+async function sampleSpeed(c: ModelConfig, B: number, promptLen: number, newTokens: number) {
+  const params = initParams(c, 0);
+  const s = new Sampler(c);
+  const rng = makeRng(2);
+  const prompts = Array.from({ length: B }, () => ({ ids: Array.from({ length: promptLen }, () => Math.floor(rng.uniform() * (c.vocabSize - 1))) }));
+  const o = { maxNewTokens: newTokens, temperature: 1, seed: 1, stopIds: [], padId: 0, imageTokenId: c.vocabSize - 1 };
+  await s.generate(params, prompts, { ...o, maxNewTokens: 4 }); // compile
+  const t0 = performance.now();
+  const g = await s.generate(params, prompts, o);
+  const ms = performance.now() - t0;
+  const n = g.reduce((a, x) => a + x.ids.length, 0);
+  s.dispose();
+  tree.dispose(params);
+  return (n / ms) * 1000;
+}
+
+function torchRef(c: ModelConfig, B: number, warm: number, steps: number, promptLen: number, newTokens: number, threads: number): Record<string, number | string> | null {
+  const py = "/usr/bin/python3";
+  if (!existsSync(py)) return null;
+  const probe = spawnSync(py, ["-c", "import torch"], { encoding: "utf8" });
+  if (probe.status !== 0) return null;
+  const arg = JSON.stringify({ vocab: c.vocabSize, d: c.dModel, layers: c.nLayers, heads: c.nHeads, mlp: c.dMlp, ctx: c.maxSeq, batch: B, steps, warmup: warm, prompt: promptLen, new_tokens: newTokens, threads });
+  const r = spawnSync(py, ["bench/torch_ref.py", arg], { encoding: "utf8", env: { ...process.env, OMP_WAIT_POLICY: "PASSIVE" } });
+  if (r.status !== 0) throw new Error(`torch_ref.py failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split("\n").pop()!);
+}
+
+export async function run(): Promise<Record<string, number | string>> {
+  const eng = await initEngine();
+  const ref = sizeConfig("reference");
+  const B = 8;
+  const T = ref.maxSeq;
+  const warm = 2;
+  const steps = env("BENCH_STEPS", 8);
+  const promptLen = 16;
+  const newTokens = env("BENCH_NEW_TOKENS", 128);
+  const out: Record<string, number | string> = { engine: `jax-js wasm, ${eng.threads} thread(s)`, reference_params: countParams(ref) };
+
+  const tr = await trainSpeed(ref, B, T, warm, steps);
+  tree.dispose(tr.params);
+  out.jax_train_tokens_per_s = Math.round(tr.tps);
+  out.jax_sample_tokens_per_s = Math.round(await sampleSpeed(ref, B, promptLen, newTokens));
+
+  const torch = torchRef(ref, B, warm, steps, promptLen, newTokens, eng.threads);
+  if (torch) {
+    out.torch_version = torch.torch_version;
+    out.torch_train_tokens_per_s = Math.round(Number(torch.train_tokens_per_s));
+    out.torch_sample_tokens_per_s = Math.round(Number(torch.sample_tokens_per_s));
+    out.train_ratio_jax_over_torch = Number((tr.tps / Number(torch.train_tokens_per_s)).toFixed(3));
+    out.sample_ratio_jax_over_torch = Number((Number(out.jax_sample_tokens_per_s) / Number(torch.sample_tokens_per_s)).toFixed(3));
+  } else out.torch = "not available (needs /usr/bin/python3 with torch)";
+
+  const rssSize = process.env.BENCH_RSS_SIZE ?? "workshop";
+  const rssSteps = env("BENCH_RSS_STEPS", 200);
+  const rc = sizeConfig(rssSize);
+  const rssT = rssSize === "reference" ? T : 128;
+  const mem = await trainSpeed(rc, B, rssT, 0, rssSteps, [10, rssSteps]);
+  tree.dispose(mem.params);
+  out.rss_model = `${rssSize} (batch ${B} x ${rssT})`;
+  out.rss_mb_step10 = Math.round(mem.rss[10]);
+  out[`rss_mb_step${rssSteps}`] = Math.round(mem.rss[rssSteps]);
+  out.rss_growth_pct = Number(((100 * (mem.rss[rssSteps] - mem.rss[10])) / mem.rss[10]).toFixed(2));
+  out.workshop_train_tokens_per_s = Math.round(mem.tps);
+  return out;
+}
+
+// Run directly (npx tsx bench/model.ts), not when imported by a bench runner.
+if (process.argv[1] && /bench[\\/]model\.ts$/.test(process.argv[1])) {
+  run().then((r) => {
+    for (const [k, v] of Object.entries(r)) console.log(`${k.padEnd(30)} ${v}`);
+  });
+}
