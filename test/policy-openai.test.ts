@@ -231,11 +231,11 @@ test("the built-in fetch transport works too, through faults", { timeout: 10_000
 });
 
 test("a long-lived signal does not collect one abort listener per request", { timeout: 10_000 }, async () => {
-  const { getEventListeners } = await import("node:events");
+  const { EventEmitter } = await import("node:events");
   await withServer({ answer: () => "x" }, async (s) => {
     const p = new OpenAIPolicy({ baseURL: s.url, model: "fake-model", apiKey: "k", buildMessages: build, retry: FAST, concurrency: 4 });
     const ac = new AbortController();
     await p.sample(Array.from({ length: 40 }, (_, i) => item(i)), params, ac.signal);
-    assert.equal(getEventListeners(ac.signal, "abort").length, 0);
+    assert.equal(EventEmitter.getEventListeners(ac.signal, "abort").length, 0);
   });
 });
