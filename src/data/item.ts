@@ -2,6 +2,12 @@
  * The MedVLThinker interchange row: one multiple-choice question, with or without images.
  * Same fields as the released Hugging Face sets (UCSC-VLAA/MedVLThinker-Eval, -m23k-tokenized,
  * -pmc_vqa); in memory `options` is an object, on disk (parquet / HF) it is a JSON string.
+ *
+ * Open questions (VQA-RAD / SLAKE "OPEN": a free-text answer, no options) are kept so that
+ * nothing is dropped silently, in one marked shape: `misc.answer_type === "open"`,
+ * `options` = {} and `answer_label` = "" and `answer` = the reference text. The schema accepts
+ * that shape only with the mark; every other item must be a valid multiple-choice item.
+ * Evaluation and training select closed items with `isOpen` / `closedOnly`.
  */
 import { z } from "zod";
 
@@ -50,7 +56,7 @@ export const itemSchema = z
     images: z.array(imageRefSchema).nullable(),
     question: z.string().min(1),
     options: z.record(z.string().regex(/^[A-Z]$/), z.string()),
-    answer_label: z.string().regex(/^[A-Z]$/),
+    answer_label: z.string().regex(/^[A-Z]?$/),
     answer: z.string(),
     reasoning: z.string().nullable(),
     dataset_name: z.string().min(1),
@@ -60,6 +66,15 @@ export const itemSchema = z
   })
   .superRefine((it, ctx) => {
     const letters = Object.keys(it.options);
+    if (it.misc?.answer_type === "open") {
+      if (letters.length > 0 || it.answer_label !== "") ctx.addIssue({ code: "custom", path: ["options"], message: "an open question has no options and an empty answer_label" });
+      if (it.answer.trim() === "") ctx.addIssue({ code: "custom", path: ["answer"], message: "an open question needs a reference answer" });
+      return;
+    }
+    if (it.answer_label === "") {
+      ctx.addIssue({ code: "custom", path: ["answer_label"], message: "empty answer_label (only open questions, misc.answer_type 'open', may have none)" });
+      return;
+    }
     if (letters.length < 2) ctx.addIssue({ code: "custom", path: ["options"], message: `needs at least 2 options, got ${letters.length}` });
     letters.forEach((l, i) => {
       if (l !== String.fromCharCode(65 + i)) ctx.addIssue({ code: "custom", path: ["options"], message: `letters must run A, B, C... in order; got ${letters.join(",")}` });
@@ -79,6 +94,16 @@ export function validateItem(value: unknown, file: string, record: string | numb
     throw new DataError(file, record, issue.path.join(".") || "(item)", issue.message);
   }
   return r.data as Item;
+}
+
+/** True for an open question (free-text answer, no options); see the note at the top. */
+export function isOpen(item: Pick<Item, "misc">): boolean {
+  return item.misc?.answer_type === "open";
+}
+
+/** The multiple-choice items only (drops open questions). */
+export function closedOnly<T extends Pick<Item, "misc">>(items: T[]): T[] {
+  return items.filter((it) => !isOpen(it));
 }
 
 /** Option letters for n options: A, B, ... (up to Z). */

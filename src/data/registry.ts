@@ -1,0 +1,178 @@
+/**
+ * Dataset names -> loaders and default paths under the shared data folder (or `root`), and
+ * `loadPath`, which sniffs the format of any file or folder (a user's full download included).
+ */
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { dataRoot } from "../paths";
+import { DataError, type Item } from "./item";
+import { loadHuatuo } from "./huatuo";
+import { imageBytes } from "./images";
+import { readItemsJsonl } from "./jsonl";
+import { loadMedAgentsJsonl } from "./medagents";
+import { loadMedMcqaJsonl } from "./medmcqa";
+import { loadMedXpertQaMm } from "./medxpertqa-mm";
+import { readParquetItems } from "./parquet";
+import { loadPubMedQaOriginal } from "./pubmedqa";
+import { loadSlake } from "./slake";
+import { Collector, parseJsonl, readJson, readText, type SkippedRecord } from "./source";
+import { loadVqaRad } from "./vqarad";
+
+export type { SkippedRecord } from "./source";
+
+export type DatasetName = "medqa" | "medmcqa" | "mmlu-med" | "medxpertqa-text" | "pubmedqa" | "pubmedqa-train" | "vqa-rad" | "slake" | "medxpertqa-mm" | "huatuo-o1";
+
+export interface LoadOptions {
+  root?: string;
+  split?: "train" | "test" | "all";
+  skipBad?: boolean;
+  /** Read image bytes into ImageRef.bytes (otherwise only `path` is set and bytes are read on use). */
+  decodeImages?: boolean;
+}
+
+export interface LoadResult {
+  name: string;
+  items: Item[];
+  skipped: SkippedRecord[];
+  warnings: string[];
+}
+
+type Split = "train" | "test" | "all";
+
+interface DatasetSpec {
+  /** Path relative to the data root. */
+  path: string;
+  /** The split(s) the file holds; "by-record" when the loader splits it. */
+  splits: "test" | "train" | "by-record";
+  load(file: string, split: Split, skipBad: boolean): Collector;
+}
+
+export const DATASETS: Record<DatasetName, DatasetSpec> = {
+  medqa: { path: "medqa/test.jsonl", splits: "test", load: (f, _s, b) => loadMedAgentsJsonl(f, { datasetName: "medqa", split: "test", skipBad: b }) },
+  medmcqa: { path: "medmcqa/dev.jsonl", splits: "test", load: (f, _s, b) => loadMedMcqaJsonl(f, { split: "validation", skipBad: b }) },
+  "mmlu-med": { path: "mmlu-med/test.jsonl", splits: "test", load: (f, _s, b) => loadMedAgentsJsonl(f, { datasetName: "mmlu-med", split: "test", skipBad: b }) },
+  "medxpertqa-text": { path: "medxpertqa-text/test.jsonl", splits: "test", load: (f, _s, b) => loadMedAgentsJsonl(f, { datasetName: "MedXpertQA-Text", split: "test", skipBad: b }) },
+  pubmedqa: { path: "pubmedqa/ori_pqal.json", splits: "by-record", load: (f, s, b) => loadPubMedQaOriginal(f, { split: s, skipBad: b }) },
+  "pubmedqa-train": { path: "pubmedqa/train.jsonl", splits: "train", load: (f, _s, b) => loadMedAgentsJsonl(f, { datasetName: "pubmedqa", split: "train", skipBad: b }) },
+  "vqa-rad": { path: "vqa-rad/VQA_RAD Dataset Public.json", splits: "by-record", load: (f, s, b) => loadVqaRad(f, { split: s, skipBad: b }) },
+  slake: { path: "slake/test.json", splits: "test", load: (f, _s, b) => loadSlake(f, { skipBad: b, split: "test" }) },
+  "medxpertqa-mm": { path: "medxpertqa-mm/medxpertqa_mm_input.jsonl", splits: "test", load: (f, _s, b) => loadMedXpertQaMm(f, { skipBad: b }) },
+  "huatuo-o1": { path: "huatuo-o1-traces/demo_data.json", splits: "train", load: (f, _s, b) => loadHuatuo(f, { skipBad: b }) },
+};
+
+export const DATASET_NAMES = Object.keys(DATASETS) as DatasetName[];
+
+export function isDatasetName(s: string): s is DatasetName {
+  return s in DATASETS;
+}
+
+function finish(name: string, c: Collector, opts: LoadOptions, extraWarnings: string[] = []): LoadResult {
+  if (opts.decodeImages) {
+    for (const it of c.items) for (const im of it.images ?? []) if (!im.bytes) im.bytes = imageBytes(im, it);
+  }
+  const warnings = [...extraWarnings, ...c.warnings];
+  if (c.skipped.length) warnings.push(`${c.skipped.length} records skipped (see skipped): ${c.skipped.slice(0, 10).map((s) => `${s.record} (${s.field})`).join(", ")}${c.skipped.length > 10 ? ", ..." : ""}`);
+  return { name, items: c.items, skipped: c.skipped, warnings };
+}
+
+export async function loadDataset(name: DatasetName, opts: LoadOptions = {}): Promise<LoadResult> {
+  const spec = DATASETS[name];
+  if (!spec) throw Object.assign(new Error(`unknown dataset '${name}'; known: ${DATASET_NAMES.join(", ")}`), { name: "ConfigError" });
+  const root = resolve(opts.root ?? dataRoot());
+  const file = join(root, spec.path);
+  if (!existsSync(file)) throw new DataError(file, "-", "(file)", `dataset '${name}' not found (root ${root})`);
+  const split = opts.split ?? "all";
+  if (spec.splits !== "by-record" && split !== "all" && split !== spec.splits) {
+    return { name, items: [], skipped: [], warnings: [`${name}: the copy at ${file} holds only the ${spec.splits} split; '${split}' is empty`] };
+  }
+  return finish(name, spec.load(file, split, !!opts.skipBad), opts);
+}
+
+/** Which loader reads a file, by its name and content. */
+export type SniffedFormat = "parquet" | "interchange-jsonl" | "medagents-jsonl" | "medmcqa-jsonl" | "medxpertqa-mm-jsonl" | "pubmedqa-ori" | "vqa-rad" | "slake" | "huatuo";
+
+const FOLDER_FILES: [string, SniffedFormat][] = [
+  ["VQA_RAD Dataset Public.json", "vqa-rad"],
+  ["ori_pqal.json", "pubmedqa-ori"],
+  ["demo_data.json", "huatuo"],
+  ["test.json", "slake"],
+];
+
+/** Resolve a folder to the file inside it that a loader reads. */
+function fileInFolder(dir: string): string {
+  for (const [name] of FOLDER_FILES) if (existsSync(join(dir, name))) return join(dir, name);
+  const data = readdirSync(dir).filter((f) => /\.(jsonl|parquet|json)$/.test(f)).sort();
+  const pick = data.find((f) => f.startsWith("test")) ?? data[0];
+  if (!pick) throw new DataError(dir, "-", "(folder)", "no .jsonl, .json or .parquet file to load");
+  return join(dir, pick);
+}
+
+export function sniffFormat(file: string): SniffedFormat {
+  if (file.endsWith(".parquet")) return "parquet";
+  if (file.endsWith(".jsonl")) {
+    const first = parseJsonl(file, readText(file)).find((l) => l.value && typeof l.value === "object");
+    const r = (first?.value ?? {}) as Record<string, unknown>;
+    if ("answer_label" in r) return "interchange-jsonl";
+    if ("label" in r && Array.isArray(r.options)) return "medxpertqa-mm-jsonl";
+    if ("label" in r) return "medmcqa-jsonl";
+    if ("answer_idx" in r) return "medagents-jsonl";
+    throw new DataError(file, first ? `line ${first.line}` : "-", "(record)", "unknown JSONL layout (expected interchange, MedAgentsBench, MedMCQA or MedXpertQA records)");
+  }
+  if (basename(file) === "VQA_RAD Dataset Public.json") return "vqa-rad";
+  const v = readJson(file);
+  const first = Array.isArray(v) ? v[0] : v && typeof v === "object" ? Object.values(v as object)[0] : undefined;
+  const r = (first ?? {}) as Record<string, unknown>;
+  if ("QUESTION" in r && "CONTEXTS" in r) return "pubmedqa-ori";
+  if ("phrase_type" in r) return "vqa-rad";
+  if ("img_name" in r && "q_lang" in r) return "slake";
+  if ("Complex_CoT" in r) return "huatuo";
+  throw new DataError(file, "-", "(json)", "unknown JSON layout (expected VQA-RAD, SLAKE, PubMedQA ori_pqal or HuatuoGPT-o1 records)");
+}
+
+/** The MedAgentsBench file's benchmark, from its folder name. */
+function medAgentsName(file: string): string {
+  const dir = basename(dirname(file)).toLowerCase();
+  if (dir === "mmlu" || dir === "mmlu-med") return "mmlu-med";
+  if (dir.startsWith("medxpertqa")) return "MedXpertQA-Text";
+  return dir || basename(file).replace(/\.jsonl$/, "");
+}
+
+/** Load any supported file or folder; the format is sniffed from the name and the content. */
+export async function loadPath(path: string, opts: LoadOptions = {}): Promise<LoadResult> {
+  const abs = resolve(path);
+  if (!existsSync(abs)) throw new DataError(abs, "-", "(file)", "no such file or folder");
+  const file = statSync(abs).isDirectory() ? fileInFolder(abs) : abs;
+  const split = opts.split ?? "all";
+  const b = !!opts.skipBad;
+  const fmt = sniffFormat(file);
+  const stem = basename(file).replace(/\.(jsonl|json|parquet)$/, "");
+  const fileSplit = /train/.test(stem) ? "train" : /dev|val/.test(stem) ? "validation" : "test";
+  switch (fmt) {
+    case "parquet": {
+      const c = new Collector(file, b);
+      for await (const chunk of readParquetItems(file, { skipBad: b, skipped: c.skipped })) c.items.push(...chunk);
+      return finish(stem, c, opts);
+    }
+    case "interchange-jsonl":
+      return finish(stem, readItemsJsonl(file, { skipBad: b }), opts);
+    case "medagents-jsonl":
+      return finish(medAgentsName(file), loadMedAgentsJsonl(file, { datasetName: medAgentsName(file), split: fileSplit, skipBad: b }), opts);
+    case "medmcqa-jsonl":
+      return finish("medmcqa", loadMedMcqaJsonl(file, { split: fileSplit, skipBad: b }), opts);
+    case "medxpertqa-mm-jsonl":
+      return finish("medxpertqa-mm", loadMedXpertQaMm(file, { skipBad: b }), opts);
+    case "pubmedqa-ori":
+      return finish("pubmedqa", loadPubMedQaOriginal(file, { split, skipBad: b }), opts);
+    case "vqa-rad":
+      return finish("vqa-rad", loadVqaRad(file, { split, skipBad: b }), opts);
+    case "slake":
+      return finish("slake", loadSlake(file, { skipBad: b }), opts);
+    case "huatuo":
+      return finish("huatuo-o1", loadHuatuo(file, { skipBad: b }), opts);
+  }
+}
+
+/** A dataset name or a path, as the CLI takes them. */
+export async function loadAny(nameOrPath: string, opts: LoadOptions = {}): Promise<LoadResult> {
+  return isDatasetName(nameOrPath) && !existsSync(nameOrPath) ? loadDataset(nameOrPath, opts) : loadPath(nameOrPath, opts);
+}
