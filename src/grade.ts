@@ -14,8 +14,8 @@
  * order that matches. With `llavaMedRule` an option also matches if its text occurs in the prediction.
  * All scanning is linear in the response length.
  */
-import { matchForm, looseLetter, type MatchForm } from "./reward";
-import { norm, pyStrip, skipPySpace } from "./pystr";
+import { looseLetter, matchOption, type MatchForm } from "./reward";
+import { pyStrip, skipPySpace } from "./pystr";
 
 export interface GradeResult {
   correct: boolean;
@@ -100,14 +100,14 @@ export function extractPrediction(text: string): { extracted: string; via: Grade
     if (hit !== null) via = "fallback";
     raw = hit ?? pyStrip(text);
   }
-  const cleaned = raw.split("<think>").join("").split("</think>").join("").split(A_OPEN).join("").split(A_CLOSE).join("");
+  const cleaned = raw.indexOf("<") === -1 ? raw : raw.split("<think>").join("").split("</think>").join("").split(A_OPEN).join("").split(A_CLOSE).join("");
   return { extracted: pyStrip(cleaned), via };
 }
 
 /** upstream grade_answer(prediction, answer, answer_label, llava_med_rule). */
 function gradeOne(extracted: string, predNorm: string, letter: string, text: string, llava: boolean): GradeResult["matched"] {
   if (llava && extracted.toLowerCase().includes(text.toLowerCase())) return "llava_med";
-  return matchForm(predNorm, { letter, letterText: norm(`${letter}. ${text}`), bare: norm(letter), text: norm(text) });
+  return matchOption(predNorm, letter, text);
 }
 
 /** Grade one response against an item's options and gold letter. Pure; never throws on any string. */

@@ -95,29 +95,25 @@ export function firstSingleLineAnswer(s: string): string | null {
   return null;
 }
 
-/** Normalised candidates for one option, in upstream's order of checks. */
-interface OptionForms {
-  letter: string;
-  letterText: string;
-  bare: string;
-  text: string;
-}
-
-function forms(letter: string, text: string): OptionForms {
-  return { letter, letterText: norm(`${letter}. ${text}`), bare: norm(letter), text: norm(text) };
-}
-
-/** upstream grade_answer(prediction, answer, answer_label) on an already normalised prediction. */
-export function matchForm(pred: string, f: OptionForms): MatchForm | null {
-  if (pred === f.letterText) return "letter_text";
-  if (pred === f.bare) return "letter";
-  if (pred === f.text) return "text";
+/**
+ * upstream grade_answer(prediction, text, letter) on an already normalised (stripped, lowercased)
+ * prediction: which form of the option it equals, checked in upstream's order, or null.
+ * Allocation-free in the common case: lowercasing never shortens a string (checked over all code
+ * points), so a candidate whose stripped form is longer than the prediction cannot equal it and
+ * is never lowercased or built.
+ */
+export function matchOption(pred: string, letter: string, text: string): MatchForm | null {
+  const st = pyStrip(text);
+  // norm(`${letter}. ${text}`) contains "." and all of pyStrip(text), so it is at least that long.
+  if (pred.length >= st.length + 1 && pred === norm(`${letter}. ${text}`)) return "letter_text";
+  if (pred === norm(letter)) return "letter";
+  if (pred.length >= st.length && pred === st.toLowerCase()) return "text";
   return null;
 }
 
-/** The first option (in letter order) whose letter, text or "L. text" equals the prediction. */
+/** The first option (in letter order) whose letter, text or "L. text" equals the normalised prediction. */
 export function mapToOption(predNorm: string, options: Record<string, string>): string | null {
-  for (const letter in options) if (matchForm(predNorm, forms(letter, options[letter])) !== null) return letter;
+  for (const letter in options) if (matchOption(predNorm, letter, options[letter]) !== null) return letter;
   return null;
 }
 
@@ -174,36 +170,44 @@ export function looseAnswer(s: string): string | null {
  */
 export function computeReward(response: string, item: Pick<Item, "options" | "answer_label" | "answer">, opts: RewardOptions = {}): RewardResult {
   const separate = opts.format === "separate";
-  const w = opts.formatWeight ?? 0.1;
   const format = formatOk(response);
-  const finish = (r: Omit<RewardResult, "format" | "reward">): RewardResult => ({
-    ...r,
-    format,
-    reward: separate ? (1 - w) * r.score + w * (format ? 1 : 0) : r.score,
-  });
-  if (!format && !separate) return finish({ score: 0, reason: "format", extracted: null, matched: null, predicted: null });
-
-  let tag = firstSingleLineAnswer(response);
-  let found = tag !== null;
-  // Upstream falls back to the whole stripped response when no answer tag matched.
-  let extracted = pyStrip(found ? (tag as string) : response);
-  let pred = extracted.toLowerCase();
-  const gold = forms(item.answer_label, item.answer);
-  let matched = matchForm(pred, gold);
-  let predicted = mapToOption(pred, item.options);
-  if (opts.extraction === "loose" && matched === null && predicted === null) {
-    tag = looseAnswer(response);
-    if (tag !== null) {
-      found = true;
-      extracted = tag;
-      pred = extracted.toLowerCase();
-      matched = matchForm(pred, gold);
-      predicted = mapToOption(pred, item.options) ?? looseLetter(extracted, item.options);
-      if (matched === null && predicted === item.answer_label) matched = "letter";
+  let score: 0 | 1 = 0;
+  let reason: RewardResult["reason"] = "format";
+  let extracted: string | null = null;
+  let matched: MatchForm | null = null;
+  let predicted: string | null = null;
+  if (format || separate) {
+    let tag = firstSingleLineAnswer(response);
+    let found = tag !== null;
+    // Upstream falls back to the whole stripped response when no answer tag matched.
+    let ex = pyStrip(found ? (tag as string) : response);
+    let pred = ex.toLowerCase();
+    matched = matchOption(pred, item.answer_label, item.answer);
+    predicted = mapToOption(pred, item.options);
+    if (opts.extraction === "loose" && matched === null && predicted === null) {
+      tag = looseAnswer(response);
+      if (tag !== null) {
+        found = true;
+        ex = tag;
+        pred = ex.toLowerCase();
+        matched = matchOption(pred, item.answer_label, item.answer);
+        predicted = mapToOption(pred, item.options) ?? looseLetter(ex, item.options);
+        if (matched === null && predicted === item.answer_label) matched = "letter";
+      }
+    }
+    if (matched !== null) {
+      score = 1;
+      reason = "correct";
+      extracted = ex;
+    } else {
+      reason = found ? "wrong" : "no_answer";
+      extracted = found ? ex : null;
+      if (!found) predicted = null;
     }
   }
-  if (matched !== null) return finish({ score: 1, reason: "correct", extracted, matched, predicted });
-  return finish({ score: 0, reason: found ? "wrong" : "no_answer", extracted: found ? extracted : null, matched: null, predicted: found ? predicted : null });
+  const w = opts.formatWeight ?? 0.1;
+  const reward = separate ? (1 - w) * score + w * (format ? 1 : 0) : score;
+  return { score, reason, extracted, matched, predicted, format, reward };
 }
 
 /** verl's custom reward signature (`compute_score(data_source, solution_str, ground_truth, extra_info)`). */
