@@ -59,3 +59,18 @@ test("an eval parquet is split by dataset_name; benchmarks missing from it come 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("real local copies: VQA-RAD 272 closed, SLAKE 416 closed English, MMLU 1011 after 78 duplicates", { timeout: 60_000 }, async () => {
+  const got = await loadBenchmarks(["vqa-rad", "slake", "medxpertqa-mm", "text"]);
+  const count = Object.fromEntries(got.map((b) => [b.id, b.items.length]));
+  assert.deepEqual(count, { "medxpertqa-mm": 2000, slake: 416, "vqa-rad": 272, medqa: 1273, pubmedqa: 500, medmcqa: 4183, "mmlu-med": 1011, "medxpertqa-text": 1861 });
+  const notes = Object.fromEntries(got.map((b) => [b.id, b.notes.join(" | ")]));
+  assert.match(notes["mmlu-med"], /78 duplicate questions removed \(1089 -> 1011\)/);
+  assert.match(notes["medxpertqa-mm"], /blind baseline/);
+  assert.equal(notes["vqa-rad"], "");
+  for (const id of ["vqa-rad", "slake"]) {
+    const b = got.find((x) => x.id === id)!;
+    assert.ok(b.items.every((it) => it.misc?.answer_type === "closed" && it.images?.length === 1), id);
+  }
+  assert.ok(got.find((x) => x.id === "slake")!.items.every((it) => it.misc?.q_lang === "en"));
+});

@@ -65,3 +65,41 @@ test("eval report and eval compare print tables from run folders", { timeout: 30
     rmSync(out, { recursive: true, force: true });
   }
 });
+
+test("end to end on real VQA-RAD and SLAKE items: images sent as data URLs, printed accuracy exact, rerun sends nothing", { timeout: 60_000 }, async () => {
+  const { loadBenchmarks } = await import("../src/eval/benchmarks");
+  const { buildPrompt } = await import("../src/prompt");
+  const { itemHash } = await import("../src/eval/harness");
+  const loaded = await loadBenchmarks(["vqa-rad", "slake"]);
+  const byPrompt = new Map<string, import("../src/data/item").Item>();
+  for (const b of loaded) for (const it of b.items.slice(0, 25)) byPrompt.set(buildPrompt(it), it);
+  const right = (it: import("../src/data/item").Item) => parseInt(itemHash(it)[1], 16) % 3 !== 0;
+  let images = 0;
+  const server = await startFakeServer({
+    answer: (info) => {
+      const it = byPrompt.get(info.prompt)!;
+      const parts = info.body.messages[0].content;
+      if (parts[0].type === "image_url" && /^data:image\/(jpeg|png);base64,/.test(parts[0].image_url.url)) images++;
+      const wrong = Object.keys(it.options).find((l) => l !== it.answer_label)!;
+      return `<think>...</think><answer>${right(it) ? it.answer_label : wrong}</answer>`;
+    },
+  });
+  const out = mkdtempSync(join(tmpdir(), "eval-cli-real-"));
+  try {
+    const args = ["eval", "--base-url", server.url, "--model", "fake-model", "--benchmarks", "vqa-rad,slake", "--limit", "25", "--runs", "1", "--out", out, "--no-progress"];
+    const r = await cli(args);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(images, 50);
+    for (const b of loaded) {
+      const items = b.items.slice(0, 25);
+      const acc = Math.round(100 * (100 * (items.filter(right).length / items.length))) / 100;
+      assert.match(r.stdout, new RegExp(`\\|${b.label.replace(/[()]/g, "\\$&")}\\|25\\|1\\|${acc}\\|`), r.stdout);
+    }
+    const again = await cli(args);
+    assert.equal(again.code, 0);
+    assert.equal(server.stats.requests, 50);
+  } finally {
+    await server.close();
+    rmSync(out, { recursive: true, force: true });
+  }
+});

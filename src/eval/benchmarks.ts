@@ -81,12 +81,8 @@ export const BENCHMARKS: BenchmarkSpec[] = [
     paperCount: 2000,
     local: "medxpertqa-mm",
     evalNames: ["medxpertqamm", "medxpertqa", "medxpertqamultimodal"],
-    select: (items) => ({
-      items,
-      notes: items.some((it) => (it.images?.length ?? 0) > 0)
-        ? []
-        : ["the local copy has no images (they are only in images.zip on HF TsinghuaC3I/MedXpertQA): a blind, text-only baseline, not comparable with the paper"],
-    }),
+    // The loader already warns when the images are missing (a blind, text-only baseline).
+    select: (items) => ({ items, notes: [] }),
     source: `${HF_EVAL}; or HF TsinghuaC3I/MedXpertQA (config MM, images.zip).`,
   },
   {
