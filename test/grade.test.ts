@@ -190,6 +190,13 @@ describe("real data", () => {
     assert.equal(gradeResponse("<answer>somato-somatic reflex</answer>", t1978.options, "I").predicted, "A");
   });
 
+  test("options recovered from a chat-templated prompt (eval/run_offline_inference.py)", () => {
+    const templated = `<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>${buildPrompt({ question: "Q", options: { A: "x", B: "y z" } })}<|im_end|>\n<|im_start|>assistant\n`;
+    assert.deepEqual(optionsFromPrompt(templated), { A: "x", B: "y z" });
+    assert.equal(optionsFromPrompt("no options here"), null);
+    assert.equal(optionsFromPrompt("Options:\n\nB. x\n\nC. y"), null); // must start at A
+  });
+
   test("options recovered from the official prompt for every MedQA item", () => {
     for (const it of medagents("medqa/test.jsonl")) assert.deepEqual(optionsFromPrompt(buildPrompt(it)), it.options, it.id);
   });

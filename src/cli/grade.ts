@@ -99,6 +99,9 @@ function parseOptions(v: unknown, file: string, line: string, field: string): Re
   return out;
 }
 
+/** End-of-turn markers of chat templates (Qwen, Gemma, Llama 3, Mistral / Llama 2). */
+const END_OF_TURN = ["<|im_end|>", "<end_of_turn>", "<|eot_id|>", "[/INST]"];
+
 /**
  * Options recovered from the official prompt text: after the last "\n\nOptions:", the blocks
  * "\n\nA. ", "\n\nB. ", ... in letter order. Null if the text is not an official prompt.
@@ -106,7 +109,12 @@ function parseOptions(v: unknown, file: string, line: string, field: string): Re
 export function optionsFromPrompt(prompt: string): Record<string, string> | null {
   const at = prompt.lastIndexOf("\n\nOptions:");
   if (at === -1) return null;
-  const rest = prompt.slice(at + "\n\nOptions:".length);
+  let rest = prompt.slice(at + "\n\nOptions:".length);
+  // eval/run_offline_inference.py stores the chat-templated prompt: cut the end-of-turn marker.
+  for (const eot of END_OF_TURN) {
+    const e = rest.lastIndexOf(eot);
+    if (e !== -1) rest = rest.slice(0, e);
+  }
   const out: Record<string, string> = {};
   let pos = 0;
   for (let i = 0; i < 26; i++) {
