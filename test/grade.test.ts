@@ -245,8 +245,8 @@ describe("grade CLI", () => {
     { dp_index: 1, prompts: [{ role: "user", content: [{ type: "image_url", image_url: null }, { type: "text", text: prompt }] }], dataset_name: "slake", dataset_index: 4, answer_label: "A", answer: "Yes", parsed_outputs: [{ output_text: "<answer>(A)</answer>" }, { output_text: "<answer>no</answer>" }, { output_text: "<answer>(A)</answer>" }], num_rollouts: 3, num_correct: 0 },
     // an item plus a response
     { item: { options: JSON.stringify({ A: "x", B: "y", C: "z" }), answer_label: "C", dataset_name: "medqa" }, response: "<answer>C. z</answer>" },
-    // an id looked up in --items
-    { id: "q7", response: "Answer: B" },
+    // looked up in --items by dataset_name + dataset_index
+    { dataset_name: "medqa", dataset_index: 7, response: "Answer: B" },
   ];
   const file = join(dir, "pred.jsonl");
   writeFileSync(file, lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
@@ -265,6 +265,24 @@ describe("grade CLI", () => {
     const loose = summarize(await gradeFile(file, { items, extraction: "loose" })).benchmarks.slake;
     assert.deepEqual([loose.accuracy, loose.majority_at_k], [4 / 6, 1]);
     assert.match(formatReport(r), /slake\s+2\s+3\s+33\.33/);
+  });
+
+  test("--items a dataset name: lookup by id (source id) and by row (upstream dataset[dataset_index])", async () => {
+    const medqa = readFileSync(join(dataRoot(), "medqa/test.jsonl"), "utf8").split("\n").slice(0, 3).map((l) => JSON.parse(l));
+    const f = join(dir, "by-id.jsonl");
+    writeFileSync(
+      f,
+      [
+        { id: medqa[0].realidx, response: `<answer>${medqa[0].answer_idx}</answer>` },
+        { dataset_index: 1, responses: [`<answer>${medqa[1].answer}</answer>`, "<answer>Z</answer>"] },
+        { id: medqa[2].realidx, response: "no answer at all" },
+      ]
+        .map((l) => JSON.stringify(l))
+        .join("\n"),
+    );
+    const r = summarize(await gradeFile(f, { items: "medqa" }));
+    assert.deepEqual(Object.keys(r.benchmarks), ["medqa"]);
+    assert.deepEqual([r.overall.n_items, r.overall.accuracy, r.overall.avg_correct, r.overall.no_answer], [3, 2 / 4, 1 / 2, 1 / 4]);
   });
 
   test("bad input names the file, line and field", async () => {

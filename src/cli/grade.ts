@@ -8,7 +8,7 @@
  *   `options` when regraded; otherwise the options are looked up in --items or parsed from `prompts`
  *   (the prompt string, or the OpenAI message list whose text part holds it);
  * - `{ item: Item, response | responses }` (options as an object or a JSON string);
- * - `{ id | hash | dataset_name + dataset_index, response | responses }` with `--items FILE.jsonl`;
+ * - `{ id | hash | dataset_name + dataset_index, response | responses }` with `--items NAME|PATH`;
  * - flat: `{ options, answer_label, response | responses, dataset_name? }`.
  */
 import { createReadStream } from "node:fs";
@@ -16,6 +16,7 @@ import { rename, writeFile } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { DataError } from "../data/item";
+import { loadAny } from "../data/registry";
 import { gradeResponse, sampleMetrics, type GradeOptions, type GradeResult, type SampleMetrics } from "../grade";
 
 const HELP = `usage: medvlthinker grade <predictions.jsonl> [options]
@@ -25,7 +26,9 @@ fallbacks "answer:", "answer is:", "answer is", "is:"; letter, text or "L. text"
 accuracy, average correct, pass@k and majority@k per benchmark (dataset_name).
 
 options:
-  --items FILE.jsonl   items to look options up in (by hash, id, or dataset_name + dataset_index)
+  --items NAME|PATH    items to look options up in: a dataset name (medqa, vqa-rad:test, ...) or
+                       any file the data layer reads (interchange parquet/jsonl, MedAgentsBench...);
+                       matched by hash, id, dataset_name + dataset_index, else row = dataset_index
   --json               print the metrics as JSON
   --out FILE.jsonl     also write one graded line per input line (atomic write)
   --llava-med-rule     upstream --llava_med_rule: an option matches if its text occurs in the answer
@@ -162,29 +165,31 @@ function responsesOf(v: Json, file: string, line: string): string[] {
 
 interface ItemIndex {
   byKey: Map<string, GoldRef>;
+  /** Items by row position: upstream regrade_eval_results.py looks options up as dataset[dataset_index]. */
+  byRow: GoldRef[];
 }
 
+/** Lookup keys of an item or a prediction line, most specific first. */
 function keysOf(v: Json): string[] {
   const keys: string[] = [];
   if (typeof v.hash === "string") keys.push(`hash:${v.hash}`);
-  if (typeof v.id === "string" || typeof v.id === "number") keys.push(`id:${v.id}`);
   const misc = v.misc as Json | undefined;
-  if (misc && (typeof misc.id === "string" || typeof misc.id === "number")) keys.push(`id:${misc.id}`);
-  if (typeof v.dataset_name === "string" && (typeof v.dataset_index === "number" || typeof v.dataset_index === "string")) keys.push(`ds:${v.dataset_name}:${v.dataset_index}`);
+  for (const id of [v.id, v.source_id, misc?.source_id, misc?.id]) if (typeof id === "string" || typeof id === "number") keys.push(`id:${id}`);
+  if (typeof v.dataset_name === "string" && (typeof v.dataset_index === "number" || typeof v.dataset_index === "string")) keys.push(`ds:${v.dataset_name.toLowerCase()}:${v.dataset_index}`);
   return keys;
 }
 
-async function loadItems(file: string): Promise<ItemIndex> {
+/** Items from a dataset name ("medqa", "vqa-rad:test") or any file the data layer reads (parquet, jsonl...). */
+async function loadItems(nameOrPath: string): Promise<ItemIndex> {
+  const { items } = await loadAny(nameOrPath);
   const byKey = new Map<string, GoldRef>();
-  for await (const { line, value } of jsonLines(file)) {
-    const where = `line ${line}`;
-    const options = parseOptions(value.options, file, where, "options");
-    const label = value.answer_label;
-    if (typeof label !== "string" || !(label in options)) throw new DataError(file, where, "answer_label", `must be one of ${Object.keys(options).join(",")}`);
-    const ref: GoldRef = { options, answer_label: label, dataset_name: typeof value.dataset_name === "string" ? value.dataset_name : "default" };
-    for (const k of keysOf(value)) byKey.set(k, ref);
+  const byRow: GoldRef[] = [];
+  for (const it of items) {
+    const ref: GoldRef = { options: it.options, answer_label: it.answer_label, dataset_name: it.dataset_name };
+    byRow.push(ref);
+    for (const k of keysOf(it as unknown as Json)) if (!byKey.has(k)) byKey.set(k, ref);
   }
-  return { byKey };
+  return { byKey, byRow };
 }
 
 /** The gold reference for one prediction line. */
@@ -200,6 +205,7 @@ function goldOf(v: Json, file: string, line: string, items: ItemIndex | null): G
   let options: Record<string, string> | null = v.options !== undefined ? parseOptions(v.options, file, line, "options") : null;
   let fromItems: GoldRef | undefined;
   if (items) for (const k of keysOf(v)) if ((fromItems = items.byKey.get(k))) break;
+  if (items && !fromItems && typeof v.dataset_index === "number") fromItems = items.byRow[v.dataset_index];
   if (!options && fromItems) options = fromItems.options;
   if (!options) {
     const p = promptText(v.prompts ?? v.prompt);
