@@ -121,11 +121,11 @@ export function mapToOption(predNorm: string, options: Record<string, string>): 
 // ("(", "[", "**", "_") around one letter, then the end, a separator (".", ")", ":", "-") or a space.
 // Input is capped at 200 characters and every repeat is separated by literals: linear time.
 const LOOSE_LETTER =
-  /^((?:the\s+)?(?:correct\s+|final\s+)?(?:answer|option|choice)(?:\s+is)?\s*[:\-]?\s*)?([*_]{1,3}[(\[]?|[(\[][*_]{0,3})?([A-Za-z])([*_]{1,3}[)\]]?|[)\]][*_]{0,3})?($|[.):\-]|\s)/i;
+  /^([*_]{0,3}(?:the\s+)?(?:correct\s+|final\s+)?(?:answer|option|choice)(?:\s+is)?[*_]{0,3}\s*[:\-]?[*_]{0,3}\s*)?([*_]{1,3}[(\[]?|[(\[][*_]{0,3})?([A-Za-z])([*_]{1,3}[)\]]?|[)\]][*_]{0,3})?($|[.):\-]|\s)/i;
 
 /**
  * A letter read loosely from an answer: "(B)", "B.", "B)", "**B**", "Option B", "Answer: B",
- * "B. any text". A bare letter followed by a space ("I think B") or a bare lowercase letter with
+ * "**Answer:** B", "B. any text". A bare letter followed by a space ("I think B") or a bare lowercase letter with
  * more text ("a. ...") is not a letter. Returns the letter if it names an option, else null.
  */
 export function looseLetter(answer: string, options: Record<string, string>): string | null {
@@ -165,7 +165,8 @@ export function looseAnswer(s: string): string | null {
 }
 
 /**
- * The training reward for one response. Pure; never throws on any string. `item` needs only the
+ * The training reward for one response. Pure; never throws on any response string (only on a
+ * formatWeight outside [0, 1]). `item` needs only the
  * options, the gold letter and the gold text.
  */
 export function computeReward(response: string, item: Pick<Item, "options" | "answer_label" | "answer">, opts: RewardOptions = {}): RewardResult {
@@ -206,6 +207,7 @@ export function computeReward(response: string, item: Pick<Item, "options" | "an
     }
   }
   const w = opts.formatWeight ?? 0.1;
+  if (separate && !(w >= 0 && w <= 1)) throw new RangeError(`formatWeight must be in [0, 1], got ${w}`);
   const reward = separate ? (1 - w) * score + w * (format ? 1 : 0) : score;
   return { score, reason, extracted, matched, predicted, format, reward };
 }

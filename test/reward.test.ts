@@ -156,10 +156,11 @@ describe("computeReward variants (off by default)", () => {
     const w = computeReward(wrap("A"), ITEM, { format: "separate", formatWeight: 0.5 });
     assert.deepEqual([w.score, w.format, w.reward], [0, true, 0.5]);
     assert.equal(computeReward(wrap("B"), ITEM, { format: "separate" }).reward, 1);
+    assert.throws(() => computeReward(wrap("B"), ITEM, { format: "separate", formatWeight: 2 }), RangeError);
   });
 
   test("loose extraction reads decorated letters", () => {
-    for (const a of ["(B)", "B.", "B)", "**B**", "Option B", "option b", "Answer: B", "The correct answer is B", "[B]", "B. mode!", "**(B)**", "B: Mode"]) {
+    for (const a of ["(B)", "B.", "B)", "**B**", "Option B", "option b", "Answer: B", "The correct answer is B", "[B]", "B. mode!", "**(B)**", "B: Mode", "**Answer:** B", "**Answer: B**", "_Option B_"]) {
       const r = computeReward(wrap(a), ITEM, { extraction: "loose" });
       assert.equal(r.score, 1, a);
       assert.equal(r.predicted, "B", a);
