@@ -172,7 +172,13 @@ export async function loadPath(path: string, opts: LoadOptions = {}): Promise<Lo
   }
 }
 
-/** A dataset name or a path, as the CLI takes them. */
+/** A dataset name (optionally "name:split", e.g. "vqa-rad:test") or a path, as the CLI takes them. */
 export async function loadAny(nameOrPath: string, opts: LoadOptions = {}): Promise<LoadResult> {
-  return isDatasetName(nameOrPath) && !existsSync(nameOrPath) ? loadDataset(nameOrPath, opts) : loadPath(nameOrPath, opts);
+  if (existsSync(nameOrPath)) return loadPath(nameOrPath, opts);
+  const m = /^([a-z0-9-]+):(train|test|all)$/.exec(nameOrPath);
+  if (m && isDatasetName(m[1])) {
+    const r = await loadDataset(m[1], { ...opts, split: m[2] as Split });
+    return { ...r, name: nameOrPath };
+  }
+  return isDatasetName(nameOrPath) ? loadDataset(nameOrPath, opts) : loadPath(nameOrPath, opts);
 }
