@@ -166,8 +166,7 @@ export function looseAnswer(s: string): string | null {
 
 /**
  * The training reward for one response. Pure; never throws on any response string (only on a
- * formatWeight outside [0, 1]). `item` needs only the
- * options, the gold letter and the gold text.
+ * formatWeight outside [0, 1]). `item` needs only the options, the gold letter and the gold text.
  */
 export function computeReward(response: string, item: Pick<Item, "options" | "answer_label" | "answer">, opts: RewardOptions = {}): RewardResult {
   const separate = opts.format === "separate";
