@@ -1,0 +1,123 @@
+/**
+ * The pass-count histogram beside the published one (recipe.md: Qwen2.5-VL-7B on m23k, n = 23,456,
+ * k = 16). Both are normalised to fractions of items so that pools of different size compare; the
+ * x axis is the pass rate (correct / k) so that a run with another k still lines up.
+ * Pure functions: numbers, a table and a plotly figure; the notebook shows them.
+ */
+import type { Figure } from "../viz/plotly";
+import { passCountHistogram, PUBLISHED_PASS_COUNT_HISTOGRAM_7B, PUBLISHED_PASS_COUNT_K, PUBLISHED_PASS_COUNT_N, type PassCountRange } from "./filter";
+
+export interface HistogramSeries {
+  k: number;
+  /** Items counted. */
+  n: number;
+  /** counts[c] = items with c correct of k. */
+  counts: number[];
+  /** counts / n (all 0 when n = 0). */
+  fractions: number[];
+  /** Fraction of items inside the kept range, never solved (0 of k), always solved (k of k). */
+  kept: number;
+  never: number;
+  always: number;
+}
+
+export interface PassCountHistogram {
+  ours: HistogramSeries;
+  published: HistogramSeries;
+  /** The range the curation kept (ours) and the published 1..7 of 16. */
+  range: PassCountRange;
+  publishedRange: PassCountRange;
+}
+
+export function histogramSeries(counts: readonly number[], k: number, range: PassCountRange): HistogramSeries {
+  const n = counts.reduce((a, b) => a + b, 0);
+  const frac = (x: number) => (n === 0 ? 0 : x / n);
+  const keptCount = counts.reduce((a, c, i) => a + (i >= range.min && i <= range.max ? c : 0), 0);
+  return { k, n, counts: [...counts], fractions: counts.map(frac), kept: frac(keptCount), never: frac(counts[0] ?? 0), always: frac(counts[k] ?? 0) };
+}
+
+/** Our histogram from per-item pass counts, with the published one beside it. */
+export function histogramWithPublished(passCounts: readonly number[], k: number, range: PassCountRange): PassCountHistogram {
+  const publishedRange = { min: 1, max: 7 };
+  return {
+    ours: histogramSeries(passCountHistogram(passCounts, k), k, range),
+    published: histogramSeries(PUBLISHED_PASS_COUNT_HISTOGRAM_7B, PUBLISHED_PASS_COUNT_K, publishedRange),
+    range,
+    publishedRange,
+  };
+}
+
+export interface HistogramRow {
+  pass_count: number;
+  pass_rate: number;
+  ours_items: number;
+  ours_fraction: number;
+  paper_items: number | null;
+  paper_fraction: number | null;
+}
+
+/** One row per pass count of ours; the paper's column is filled where k matches (16). */
+export function histogramRows(h: PassCountHistogram): HistogramRow[] {
+  const sameK = h.ours.k === h.published.k;
+  return h.ours.counts.map((c, i) => ({
+    pass_count: i,
+    pass_rate: round(i / h.ours.k, 4),
+    ours_items: c,
+    ours_fraction: round(h.ours.fractions[i], 4),
+    paper_items: sameK ? h.published.counts[i] : null,
+    paper_fraction: sameK ? round(h.published.fractions[i], 4) : null,
+  }));
+}
+
+/** The comparable summary (any k): never / kept / always solved, as fractions. */
+export function histogramSummaryRows(h: PassCountHistogram): Record<string, string | number>[] {
+  const row = (name: string, s: HistogramSeries, r: PassCountRange) => ({
+    series: name,
+    items: s.n,
+    k: s.k,
+    kept_range: `${r.min}..${r.max}`,
+    never_solved: round(s.never, 4),
+    kept: round(s.kept, 4),
+    always_solved: round(s.always, 4),
+  });
+  return [row("ours", h.ours, h.range), row(`paper (Qwen2.5-VL-7B, m23k)`, h.published, h.publishedRange)];
+}
+
+/** Grouped bars over the pass rate, the kept band shaded. */
+export function histogramFigure(h: PassCountHistogram, title = "Pass-count histogram"): Figure {
+  const bar = (s: HistogramSeries, name: string, side: -1 | 1, color: string) => {
+    const w = 0.4 / s.k;
+    return {
+      type: "bar",
+      name,
+      x: s.counts.map((_, i) => i / s.k + (side * w) / 2),
+      y: s.fractions,
+      width: s.counts.map(() => w),
+      marker: { color },
+      customdata: s.counts.map((c, i) => [i, s.k, c]),
+      hovertemplate: "%{customdata[0]} of %{customdata[1]} correct: %{customdata[2]} items (%{y:.1%})<extra>" + name + "</extra>",
+    };
+  };
+  const band = (r: PassCountRange, k: number) => ({ x0: (r.min - 0.5) / k, x1: (r.max + 0.5) / k });
+  const ours = band(h.range, h.ours.k);
+  return {
+    data: [
+      bar(h.ours, `ours (n = ${h.ours.n}, k = ${h.ours.k})`, -1, "#1f77b4"),
+      bar(h.published, `paper 7B on m23k (n = ${PUBLISHED_PASS_COUNT_N.toLocaleString("en-US")}, k = 16)`, 1, "#ff7f0e"),
+    ],
+    layout: {
+      title: { text: title },
+      xaxis: { title: { text: "pass rate (correct / k)" }, range: [-0.05, 1.05], tickformat: ".0%" },
+      yaxis: { title: { text: "fraction of items" }, tickformat: ".0%" },
+      bargap: 0,
+      legend: { orientation: "h", y: -0.2 },
+      shapes: [{ type: "rect", xref: "x", yref: "paper", x0: ours.x0, x1: ours.x1, y0: 0, y1: 1, fillcolor: "#2ca02c", opacity: 0.1, line: { width: 0 } }],
+      annotations: [{ x: (ours.x0 + ours.x1) / 2, y: 1, xref: "x", yref: "paper", text: `kept: ${h.range.min}..${h.range.max} of ${h.ours.k}`, showarrow: false, yanchor: "bottom" }],
+    },
+  };
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
