@@ -12,6 +12,7 @@ import { join } from "node:path";
 import type { Item } from "../data/item";
 import { gradeResponse } from "../grade";
 import type { Policy } from "../policy/policy";
+import { createProgress } from "../viz/progress";
 import { loadBenchmarks, type LoadedBenchmark } from "./benchmarks";
 import { ConfigError, parseEvalConfig, runDir, runHash, runIdentity, type EvalConfig, type EvalConfigInput } from "./config";
 import { CONFIG_FILE, readResults, recordKey, RESULTS_FILE, ResultWriter, writeFileAtomic, type ResultRecord } from "./store";
@@ -137,7 +138,7 @@ export async function runEval(configInput: EvalConfigInput | EvalConfig, policy:
   const onOuterAbort = () => inner.abort(opts.signal!.reason);
   if (opts.signal?.aborted) inner.abort(opts.signal.reason);
   opts.signal?.addEventListener("abort", onOuterAbort, { once: true });
-  const progress = opts.progress === false || tasks.length === 0 ? null : (await import("../viz/progress")).createProgress({ total: tasks.length, label: `eval ${config.model}` });
+  const progress = opts.progress === false || tasks.length === 0 ? null : createProgress({ total: tasks.length, label: `eval ${config.model}` });
   const fresh: ResultRecord[] = [];
   let next = 0;
   let sent = 0;

@@ -7,7 +7,10 @@
  * images to a text-only model) fail fast with a message that says what to fix. The API key comes
  * from the environment and is scrubbed from every error message.
  */
-import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
+// Not `from "openai"`: tslab resolves a bare specifier against the importing file's folder first,
+// so inside src/policy/openai.ts "openai" would be this very file (endless recursion in notebooks).
+import { OpenAI } from "openai/client";
+import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai/core/error";
 import type { ChatCompletion, ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam } from "openai/resources/chat/completions";
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
