@@ -148,6 +148,14 @@ function toHtml(path: string, outDir: string): string | undefined {
   return path.replace(/\.ipynb$/, ".html");
 }
 
+/** Stack frames from tslab and node:vm say nothing about the notebook: drop them. */
+export function trimKernelFrames(text: string): string {
+  return text
+    .split("\n")
+    .filter((l) => !/^\s+at .*(node:vm|[\\/]tslab[\\/]dist[\\/]|sigintHandlersWrap|node:internal\/timers)/.test(l))
+    .join("\n");
+}
+
 /** Human-readable failure: which cell, its source, and the error text tslab printed. */
 export function describeFailure(r: NotebookResult): string {
   const f = r.failure;
@@ -155,7 +163,7 @@ export function describeFailure(r: NotebookResult): string {
   const where = f.index >= 0 ? `cell ${f.index} (0-based, counting markdown cells)` : "before any cell ran";
   const lines = [`${r.name}: ${f.kind} in ${where}`];
   if (f.source) lines.push("--- cell source ---", f.source.trimEnd());
-  lines.push("--- error ---", f.error.trimEnd() || "(no error text)");
+  lines.push("--- error ---", trimKernelFrames(f.error).trimEnd() || "(no error text)");
   lines.push(`--- executed copy: ${r.output} ---`);
   return lines.join("\n");
 }

@@ -1,0 +1,152 @@
+/**
+ * The headless notebook runner: clean check, clearing, and real runs through the tslab kernel with
+ * tiny generated notebooks (pass, thrown error, uncaught timer error, per-notebook timeout), then
+ * every committed notebook in the smoke config.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { clearNotebook, dirtyCells, formatNotebook, listNotebooks, readNotebook, type Notebook } from "../scripts/lib/notebook-files";
+import { jupyterStatus, notebookTimeout, trimKernelFrames } from "../scripts/lib/run-notebook";
+import { REPO_ROOT } from "../src/paths";
+
+const tmp = mkdtempSync(join(tmpdir(), "nbrunner-test-"));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+function notebook(sources: string[], medvlthinker?: Record<string, number>): Notebook {
+  return {
+    cells: sources.map((source) => ({ cell_type: "code", source, metadata: {}, outputs: [], execution_count: null })),
+    metadata: {
+      kernelspec: { name: "tslab", display_name: "TypeScript (medvlthinker-ts)", language: "typescript" },
+      ...(medvlthinker ? { medvlthinker } : {}),
+    },
+    nbformat: 4,
+    nbformat_minor: 4,
+  };
+}
+
+function write(name: string, nb: Notebook): string {
+  const p = join(tmp, name);
+  writeFileSync(p, formatNotebook(nb));
+  return p;
+}
+
+function runner(args: string[]) {
+  const r = spawnSync(process.execPath, ["--import", "tsx", join(REPO_ROOT, "scripts", "run-notebooks.ts"), ...args], { cwd: REPO_ROOT, encoding: "utf8", timeout: 600_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe("notebook files", () => {
+  test("dirtyCells finds outputs, execution counts and timing metadata; clearNotebook removes them", () => {
+    const nb = notebook(["1", "2"]);
+    assert.deepEqual(dirtyCells(nb), []);
+    nb.cells[0].outputs = [{ output_type: "stream", name: "stdout", text: "1\n" }];
+    nb.cells[0].execution_count = 1;
+    nb.cells[1].metadata = { execution: { "iopub.status.busy": "x" }, tags: ["keep"] };
+    assert.deepEqual(dirtyCells(nb), ["cell 0: 1 output(s)", "cell 0: execution_count 1", "cell 1: execution timing metadata"]);
+    const cleared = clearNotebook(nb);
+    assert.deepEqual(dirtyCells(cleared), []);
+    assert.deepEqual(cleared.cells[1].metadata, { tags: ["keep"] }, "other cell metadata is kept");
+    assert.equal(nb.cells[0].outputs!.length, 1, "the input notebook is not modified");
+  });
+
+  test("formatNotebook writes nbformat's layout: sorted keys, one-space indent, final newline", () => {
+    const text = formatNotebook(notebook(["x"]));
+    assert.ok(text.endsWith("}\n"));
+    assert.match(text, /^\{\n "cells": \[/);
+    const keys = Object.keys(JSON.parse(text));
+    assert.deepEqual(keys, [...keys].sort());
+  });
+
+  test("per-notebook timeout comes from the override, then metadata, then the default", () => {
+    const p = write("meta.ipynb", notebook(["1"], { timeout_s: 42, smoke_timeout_s: 7 }));
+    assert.equal(notebookTimeout(p, false), 42);
+    assert.equal(notebookTimeout(p, true), 7);
+    assert.equal(notebookTimeout(p, true, 99), 99);
+    assert.equal(notebookTimeout(write("plain.ipynb", notebook(["1"])), true), 900);
+  });
+
+  test("kernel stack frames are trimmed from error text, the user's frames kept", () => {
+    const text = "Error: kaput\n    at evalmachine.<anonymous>:2:7\n    at Script.runInThisContext (node:vm:135:14)\n    at Object.execute (/r/node_modules/tslab/dist/executor.js:160:38)";
+    assert.equal(trimKernelFrames(text), "Error: kaput\n    at evalmachine.<anonymous>:2:7");
+  });
+
+  test("committed notebooks are clean (--check-clean)", () => {
+    const paths = listNotebooks(join(REPO_ROOT, "notebooks"));
+    assert.ok(paths.length >= 1, "notebooks/ holds at least the smoke notebook");
+    const r = runner(["--check-clean"]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`${paths.length} notebook\\(s\\) clean`));
+  });
+
+  test("--check-clean fails on a notebook with outputs and names the cell", () => {
+    const nb = notebook(["1"]);
+    nb.cells[0].outputs = [{ output_type: "stream", name: "stdout", text: "1\n" }];
+    const r = runner(["--check-clean", write("dirty.ipynb", nb)]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /dirty\.ipynb is not clean:\n {2}cell 0: 1 output\(s\)/);
+  });
+
+  test("clear-notebooks clears a dirty notebook in place", () => {
+    const nb = notebook(["1"]);
+    nb.cells[0].outputs = [{ output_type: "stream", name: "stdout", text: "1\n" }];
+    nb.cells[0].execution_count = 3;
+    const p = write("to-clear.ipynb", nb);
+    const r = spawnSync(process.execPath, ["--import", "tsx", join(REPO_ROOT, "scripts", "clear-notebooks.ts"), p], { cwd: REPO_ROOT, encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(dirtyCells(readNotebook(p)), []);
+  });
+});
+
+const jupyter = jupyterStatus(REPO_ROOT);
+const skip = jupyter.ok ? false : `Jupyter not available (${jupyter.why}); run: bash scripts/setup.sh`;
+if (skip) console.log(`# SKIP notebook execution tests: ${skip}`);
+
+describe("running notebooks through the tslab kernel", { skip }, () => {
+  test("a passing notebook passes; a throw, an uncaught timer error and a timeout fail with cell, source and message", () => {
+    const pass = write("pass.ipynb", notebook(["const n: number = 6 * 7;", "console.log(`answer=${n} smoke=${process.env.MEDVLTHINKER_SMOKE}`);"]));
+    const thrown = write("thrown.ipynb", notebook(["const a = 7;", "if (a > 0) throw new Error(`kaput ${a}`);", "console.log('never reached');"]));
+    const timer = write("timer.ipynb", notebook(['setTimeout(() => { throw new Error("boom") }, 0);', "1 + 1"]));
+    const slow = write("slow.ipynb", notebook(["await new Promise((r) => setTimeout(r, 120_000));"], { smoke_timeout_s: 10 }));
+    const out = join(tmp, "out");
+    const started = Date.now();
+    const r = runner(["--smoke", "--out", out, pass, thrown, timer, slow]);
+    const all = r.out + r.err;
+    assert.equal(r.code, 1, all);
+    assert.ok(Date.now() - started < 100_000, "the 10 s notebook limit stopped the slow notebook");
+
+    assert.match(r.out, /✔ pass: 2 code cells/);
+    const executed = readNotebook(join(out, "pass.ipynb"));
+    assert.match(JSON.stringify(executed.cells[1].outputs), /answer=42 smoke=1/, "smoke flag reaches the kernel");
+
+    assert.match(r.err, /thrown: error in cell 1 /);
+    assert.match(r.err, /--- cell source ---\nif \(a > 0\) throw new Error\(`kaput \$\{a\}`\);\n--- error ---/);
+    assert.match(r.err, /Error: kaput 7/);
+    assert.doesNotMatch(r.err, /never reached/);
+
+    assert.match(r.err, /timer: uncaught in cell 0 /);
+    assert.match(r.err, /UncaughtException: Error: boom/);
+
+    assert.match(r.err, /slow: timeout/);
+    assert.match(r.out, /1\/4 notebook\(s\) passed; failed: thrown, timer, slow/);
+  });
+
+  test("every committed notebook runs in the smoke config; charts arrive as one three-type output", () => {
+    const out = join(tmp, "committed");
+    const r = runner(["--smoke", "--out", out]);
+    assert.equal(r.code, 0, r.out + r.err);
+    const smoke = JSON.parse(readFileSync(join(out, "00-smoke.ipynb"), "utf8")) as Notebook;
+    const plots = smoke.cells.flatMap((c) => (c.outputs ?? []) as { output_type: string; data?: Record<string, unknown> }[]).filter((o) => o.data?.["application/vnd.plotly.v1+json"]);
+    assert.equal(plots.length, 2);
+    for (const p of plots) {
+      assert.equal(p.output_type, "display_data");
+      assert.deepEqual(Object.keys(p.data!).sort(), ["application/vnd.plotly.v1+json", "text/html", "text/plain"]);
+    }
+    const html = (p: (typeof plots)[number]) => [p.data!["text/html"]].flat().join("");
+    assert.match(html(plots[0]), /window\.Plotly = Plotly/, "the first chart inlines plotly.js");
+    assert.doesNotMatch(html(plots[1]), /window\.Plotly = Plotly/, "later charts reuse it");
+  });
+});
