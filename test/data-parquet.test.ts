@@ -91,6 +91,29 @@ describe("parquet round trip", () => {
   });
 });
 
+test("a foreign HF-style file: extra columns ignored, no misc / hash columns, 'A. x' option text", async () => {
+  const { parquetWriteBuffer } = await import("hyparquet-writer");
+  const buf = parquetWriteBuffer({
+    columnData: [
+      { name: "question", data: ["Which?", "Is it?"], type: "STRING" },
+      { name: "options", data: ['{"A": "x", "B": "y"}', "A. Yes\nB. No"], type: "STRING" },
+      { name: "answer_label", data: ["B", "A"], type: "STRING" },
+      { name: "answer", data: ["y", "Yes"], type: "STRING" },
+      { name: "dataset_name", data: ["m23k", "m23k"], type: "STRING" },
+      { name: "dataset_index", data: [BigInt(5), BigInt(6)], type: "INT64" },
+      { name: "input_ids", data: ["1 2 3", "4 5"], type: "STRING" },
+    ],
+  });
+  const f = join(dir, "foreign.parquet");
+  const { writeFileSync } = await import("node:fs");
+  writeFileSync(f, new Uint8Array(buf));
+  const items = await readParquetAll(f);
+  assert.deepEqual(items.map((i) => [i.options, i.answer_label, i.images, i.reasoning, i.dataset_index]), [
+    [{ A: "x", B: "y" }, "B", null, null, 5],
+    [{ A: "Yes", B: "No" }, "A", null, null, 6],
+  ]);
+});
+
 describe("bounded memory", () => {
   test("reading a large file holds about one row group, not the file", async () => {
     setFlagsFromString("--expose-gc");

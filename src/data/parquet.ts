@@ -14,6 +14,9 @@ import { DataError, type Item } from "./item";
 import { itemToRow, rowToItem, type ItemRow } from "./interchange";
 import type { SkippedRecord } from "./source";
 
+/** The interchange columns, in the order HF writes them. */
+const COLUMNS: (keyof ItemRow)[] = ["images", "question", "options", "answer_label", "answer", "reasoning", "dataset_name", "dataset_index", "hash", "misc"];
+
 /** An AsyncBuffer over an open file: each slice is one positioned read. */
 export function fileAsyncBuffer(fd: number): AsyncBuffer {
   const size = fstatSync(fd).size;
@@ -65,10 +68,12 @@ export async function* readParquetItems(path: string, opts: ReadParquetOptions =
     for (const need of ["question", "options", "answer_label", "answer"]) {
       if (!columns.includes(need)) throw new DataError(path, "-", need, `column missing (columns: ${columns.join(", ")})`);
     }
+    // Only the interchange columns: -m23k-tokenized and others carry extra (large) columns.
+    const wanted = columns.filter((c) => (COLUMNS as string[]).includes(c));
     let rowStart = 0;
     for (const rg of metadata.row_groups) {
       const rowEnd = rowStart + Number(rg.num_rows);
-      const rows = (await parquetReadObjects({ file, metadata, rowStart, rowEnd, utf8: false })) as Record<string, unknown>[];
+      const rows = (await parquetReadObjects({ file, metadata, columns: wanted, rowStart, rowEnd, utf8: false })) as Record<string, unknown>[];
       const items: Item[] = [];
       rows.forEach((row, i) => {
         const record = `row ${rowStart + i}`;
@@ -115,7 +120,6 @@ export const ITEM_PARQUET_SCHEMA = [
   { name: "misc", ...STRING },
 ] as const;
 
-const COLUMNS: (keyof ItemRow)[] = ["images", "question", "options", "answer_label", "answer", "reasoning", "dataset_name", "dataset_index", "hash", "misc"];
 
 /** A Writer that appends to a file descriptor whenever the parquet writer flushes a row group. */
 function fdWriter(fd: number): ByteWriter {
