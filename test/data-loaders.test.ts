@@ -164,3 +164,21 @@ describe("MedXpertQA-MM and HuatuoGPT-o1", { skip }, () => {
     assert.equal(formatting.length, 5);
   });
 });
+
+describe("loadPath sniffs every shared folder's format", { skip }, () => {
+  test("folders load with the same counts as the registry names", async () => {
+    const { loadPath } = await import("../src/data/registry");
+    const expect: Record<string, number> = {
+      medqa: 1273,
+      medmcqa: 4183,
+      "mmlu-med": 1089,
+      "medxpertqa-text": 1861,
+      pubmedqa: 1000,
+      "vqa-rad": 2248,
+      slake: 1061,
+      "medxpertqa-mm": 2000,
+      "huatuo-o1-traces": 186,
+    };
+    for (const [folder, n] of Object.entries(expect)) assert.equal((await loadPath(`${dataRoot()}/${folder}`)).items.length, n, folder);
+  });
+});
