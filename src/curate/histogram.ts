@@ -121,3 +121,18 @@ function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
 }
+
+/** A plain-text table of the histogram (the CLI prints it). */
+export function formatHistogram(h: PassCountHistogram): string {
+  const sameK = h.ours.k === h.published.k;
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const lines = [`pass count  ours (n=${h.ours.n}, k=${h.ours.k})${sameK ? `   paper 7B m23k (n=${h.published.n})` : ""}`];
+  h.ours.counts.forEach((c, i) => {
+    const mark = i >= h.range.min && i <= h.range.max ? "*" : " ";
+    const ours = `${String(c).padStart(7)} ${pct(h.ours.fractions[i]).padStart(6)}`;
+    const paper = sameK ? `   ${String(h.published.counts[i]).padStart(7)} ${pct(h.published.fractions[i]).padStart(6)}` : "";
+    lines.push(`${mark} ${String(i).padStart(2)}/${h.ours.k}`.padEnd(12) + ours.padEnd(24) + paper);
+  });
+  lines.push(`kept (* ${h.range.min}..${h.range.max}): ours ${pct(h.ours.kept)}, paper ${pct(h.published.kept)} (1..7 of 16); never solved: ours ${pct(h.ours.never)}, paper ${pct(h.published.never)}`);
+  return lines.join("\n");
+}
