@@ -44,6 +44,7 @@ export interface EvalRun {
 }
 
 export { RESULTS_FILE, CONFIG_FILE };
+export const BENCHMARKS_FILE = "benchmarks.json";
 
 /** sha256(question + answer)[:16], as upstream, for items that do not carry it. */
 export function itemHash(item: Item): string {
@@ -96,6 +97,8 @@ export async function runEval(configInput: EvalConfigInput | EvalConfig, policy:
   const dir = runDir(config);
   const runId = runHash(config);
   writeFileAtomic(join(dir, CONFIG_FILE), JSON.stringify({ runId, identity: runIdentity(config), config: { ...config, baseURL: scrubUrl(config.baseURL) } }, null, 2) + "\n");
+  // What was evaluated and how it was cut (counts, notes), for reports read back from the folder.
+  writeFileAtomic(join(dir, BENCHMARKS_FILE), JSON.stringify(loaded.map((b) => ({ id: b.id, label: b.label, items: b.items.length, notes: b.notes })), null, 2) + "\n");
   const file = join(dir, RESULTS_FILE);
   const prior = readResults(file);
   warnings.push(...prior.warnings);

@@ -112,7 +112,7 @@ export function summaryTable(summaries: BenchmarkSummary[]): aq.ColumnTable {
       items: s.items,
       runs: s.runs,
       accuracy: r2(s.accuracy),
-      ci95: `${r2(s.ci_lo)}-${r2(s.ci_hi)}`,
+      ci95: Number.isFinite(s.ci_lo) ? `${r2(s.ci_lo)}-${r2(s.ci_hi)}` : null,
       runs_std: r2(s.run_std),
       paper: s.paper,
       diff: s.paper === null ? null : r2(s.accuracy - s.paper),
@@ -138,6 +138,17 @@ export interface Report {
   text: string;
 }
 
+/** Benchmark notes saved by runEval (benchmarks.json); none for older folders. */
+function readNotes(dir: string): { id: string; notes: string[] }[] {
+  const f = join(dir, "benchmarks.json");
+  if (!existsSync(f)) return [];
+  try {
+    return JSON.parse(readFileSync(f, "utf8"));
+  } catch {
+    return [];
+  }
+}
+
 /** A run folder's config and records (tolerating a torn last line). */
 export function loadRun(dir: string): { config: EvalConfig; records: ResultRecord[]; warnings: string[] } {
   const cfgFile = join(dir, CONFIG_FILE);
@@ -156,17 +167,46 @@ export function loadRun(dir: string): { config: EvalConfig; records: ResultRecor
   return { config, records: unique, warnings };
 }
 
+/** Mean over the paper's six benchmarks, as its "avg" column, when all six are there. */
+export function paperAverage(summaries: BenchmarkSummary[]): BenchmarkSummary | null {
+  const six = BENCHMARKS.filter((b) => b.paperColumn).map((b) => summaries.find((s) => s.benchmark === b.id));
+  if (six.some((s) => !s)) return null;
+  const ss = six as BenchmarkSummary[];
+  const avg = (f: (s: BenchmarkSummary) => number) => mean(ss.map(f));
+  const papers = ss.map((s) => s.paper);
+  return {
+    benchmark: "avg",
+    label: "average of the six",
+    items: ss.reduce((a, s) => a + s.items, 0),
+    runs: Math.min(...ss.map((s) => s.runs)),
+    answers: ss.reduce((a, s) => a + s.answers, 0),
+    accuracy: avg((s) => s.accuracy),
+    ci_lo: NaN,
+    ci_hi: NaN,
+    run_accuracy: [],
+    run_std: NaN,
+    truncated: ss.reduce((a, s) => a + s.truncated, 0),
+    unparsed: ss.reduce((a, s) => a + s.unparsed, 0),
+    paper: papers.every((p) => p !== null) ? mean(papers as number[]) : null,
+    pass_at_k: null,
+    majority_at_k: null,
+  };
+}
+
 /** Report of a run (the object runEval returned, or a run folder path). */
 export function report(run: EvalRun | string, opts: { paperModel?: string | null; paperRows?: PaperRow[]; resamples?: number } = {}): Report {
   const { config, records, dir } = typeof run === "string" ? { ...loadRun(run), dir: run } : { config: run.config, records: run.records, dir: run.dir };
   const rows = opts.paperRows ?? loadPaperResults();
   const paperRow = findPaperRow(config.model, rows, opts.paperModel ?? config.paperModel);
   const summaries = summarize(records, paperRow, { resamples: opts.resamples });
-  const table = summaryTable(summaries);
+  const avg = paperAverage(summaries);
+  const table = summaryTable(avg ? [...summaries, avg] : summaries);
+  const notes = typeof run === "string" ? readNotes(run) : run.benchmarks.map((b) => ({ id: b.id, notes: b.notes }));
+  const noteLines = notes.flatMap((b) => b.notes.map((n) => `note: ${b.id}: ${n}`));
   const method = "accuracy %: each item's runs and samples averaged, then items; ci95: percentile bootstrap over items (2000 resamples, seed 42)";
   const paperLine = paperRow
     ? `paper: ${paperRow.model} ${paperRow.training || ""} (arXiv 2508.02669, README table)`.replace(/\s+\(/, " (")
     : "paper: no matching row (set paperModel, e.g. \"MedVLThinker-7B RL(m23k)\")";
-  const text = `model: ${config.model}${dir ? `  run: ${dir}` : ""}\n\n${markdown(table)}\n${method}\n${paperLine}\n`;
+  const text = `model: ${config.model}${dir ? `  run: ${dir}` : ""}\n\n${markdown(table)}\n${method}\n${paperLine}\n${noteLines.map((l) => l + "\n").join("")}`;
   return { dir, model: config.model, paperRow, summaries, table, text };
 }
