@@ -1,0 +1,105 @@
+/**
+ * The shared base model: the language-model warm-up (pretrain.ts) of a size, made once and kept in
+ * runs/base-<size>, so notebooks 02-05 start from the same weights whatever order they run in.
+ * A lock folder keeps two processes from warming up the same base at once (the second waits).
+ * Smoke mode (MEDVLTHINKER_SMOKE=1 or `smoke: true`) uses the tiny config and a handful of steps.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { REPO_ROOT } from "../paths";
+import { createProgress } from "../viz/progress";
+import { EmbeddedModel } from "./model";
+import { PRETRAIN_DEFAULTS, pretrain, type PretrainOptions } from "./pretrain";
+
+export interface BaseModelOptions {
+  /** Model size (tiny, workshop, small, reference); smoke mode forces tiny. Default workshop. */
+  size?: string;
+  /** Default: MEDVLTHINKER_SMOKE=1. */
+  smoke?: boolean;
+  /** The base folder (default runs/base-<size>, or runs/base-tiny-smoke in smoke mode). */
+  out?: string;
+  /** Override warm-up options (steps, lr, ...). */
+  pretrain?: Partial<Omit<PretrainOptions, "size" | "out">>;
+  /** Show a progress bar while warming up (default true). */
+  progress?: boolean;
+}
+
+export function isSmoke(): boolean {
+  return process.env.MEDVLTHINKER_SMOKE === "1";
+}
+
+/** Where the base model of these options lives (its checkpoint is <dir>/checkpoint). */
+export function baseModelDir(o: BaseModelOptions = {}): string {
+  const smoke = o.smoke ?? isSmoke();
+  const size = smoke ? "tiny" : o.size ?? "workshop";
+  return resolve(o.out ?? join(REPO_ROOT, "runs", smoke ? "base-tiny-smoke" : `base-${size}`));
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** mkdir-based lock; a lock left by a dead process is taken over. */
+async function withLock<T>(lockDir: string, fn: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      mkdirSync(lockDir);
+      writeFileSync(join(lockDir, "pid"), String(process.pid));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      let pid = NaN;
+      try {
+        pid = Number(readFileSync(join(lockDir, "pid"), "utf8"));
+      } catch {
+        /* being written: wait */
+      }
+      if (Number.isFinite(pid) && !pidAlive(pid)) {
+        rmSync(lockDir, { recursive: true, force: true });
+        continue;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lockDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Load the warmed-up base model, or make it: run the warm-up with a progress bar, save it to
+ * <dir>/checkpoint, return it. Later calls (any process) load the saved one.
+ */
+export async function ensureBaseModel(o: BaseModelOptions = {}): Promise<EmbeddedModel> {
+  const smoke = o.smoke ?? isSmoke();
+  const size = smoke ? "tiny" : o.size ?? "workshop";
+  const dir = baseModelDir(o);
+  const ck = join(dir, "checkpoint");
+  const ready = () => existsSync(join(ck, "config.json")) || existsSync(join(`${ck}.prev`, "config.json"));
+  if (ready()) return EmbeddedModel.load(ck);
+  mkdirSync(dir, { recursive: true });
+  return withLock(`${dir}.lock`, async () => {
+    if (ready()) return EmbeddedModel.load(ck); // made by another process while we waited
+    const d = PRETRAIN_DEFAULTS[size];
+    if (!d) throw Object.assign(new Error(`ensureBaseModel: unknown size '${size}' (${Object.keys(PRETRAIN_DEFAULTS).join(", ")})`), { name: "ConfigError" });
+    const opts: PretrainOptions = { ...d, ...(smoke ? { steps: 12, evalEvery: 6, tokenizerChars: 200_000 } : {}), ...o.pretrain, size, out: dir };
+    const bar = o.progress === false ? null : createProgress({ total: opts.steps, label: `warm-up of the ${size} base model` });
+    const userLog = opts.onLog;
+    const r = await pretrain({
+      ...opts,
+      onLog: (m) => {
+        bar?.tick(1, `loss ${m.loss.toFixed(3)}`);
+        userLog?.(m);
+      },
+    });
+    bar?.done();
+    return r.model;
+  });
+}

@@ -1,0 +1,109 @@
+/**
+ * One SFT optimizer step with gradient accumulation: value-and-grad of each micro-batch under
+ * jit, gradients summed, then AdamW with global-norm clipping (src/train/optim.ts).
+ *
+ * Each micro-batch's loss is its summed target NLL divided by the target tokens of the WHOLE step,
+ * so the summed gradients are exactly those of the token-mean loss over the global batch, however
+ * it is split (a micro-batch of short answers does not weigh as much as one of long traces).
+ * With one micro-batch this is LmTrainer.step's computation (maskedNll + AdamW).
+ */
+import { jit, numpy as np, tree, valueAndGrad } from "../model/jax";
+import type { ModelConfig } from "../model/config";
+import { namedParams, paramsFromNamed, type Params } from "../model/params";
+import type { Tensor } from "../model/safetensors";
+import { tokenLogprobs, type ModelInputs } from "../model/transformer";
+import { adamw, initAdamW, stateToNamed, type AdamW, type AdamWConfig, type AdamWState, type Tree } from "./optim";
+
+export interface MicroBatch {
+  inputs: ModelInputs;
+  targets: np.Array;
+  /** [B, T] float32, 1 where the target is scored. */
+  mask: np.Array;
+}
+
+export interface SftStepResult {
+  loss: number;
+  gradNorm: number;
+}
+
+/** -sum(logp * mask) * scale: the scaled summed NLL (scale = 1 / tokens of the step). */
+export function scaledNll(p: Params, inp: ModelInputs, targets: np.Array, mask: np.Array, scale: np.Array, c: ModelConfig): np.Array {
+  const lp = tokenLogprobs(p, inp, targets, c);
+  return lp.mul(mask).sum().mul(scale.reshape([])).neg();
+}
+
+type LossFn = (p: Params, inp: ModelInputs, targets: np.Array, mask: np.Array, scale: np.Array) => np.Array;
+
+export class SftStepper {
+  readonly opt: AdamW;
+  state: AdamWState<Params>;
+  private vg: ((...a: Parameters<LossFn>) => [np.Array, Params]) & { dispose(): void };
+  private lossFn: LossFn & { dispose(): void };
+  private addFn: ((a: np.Array[], b: np.Array[]) => np.Array[]) & { dispose(): void };
+
+  constructor(public params: Params, readonly config: ModelConfig, optim: Partial<AdamWConfig>) {
+    this.opt = adamw(optim);
+    this.state = initAdamW(params);
+    const loss: LossFn = (p, inp, targets, mask, scale) => scaledNll(p, inp, targets, mask, scale, config);
+    this.vg = jit(valueAndGrad(loss)) as never;
+    this.lossFn = jit(loss) as never;
+    this.addFn = jit((a: np.Array[], b: np.Array[]) => a.map((x, i) => x.add(b[i]))) as never;
+  }
+
+  /** Consumes the micro-batches; updates params and optimizer state. `tokens`: scored tokens of the step. */
+  async step(micros: MicroBatch[], tokens: number, lr: number): Promise<SftStepResult> {
+    if (micros.length === 0) throw new RangeError("a step needs at least one micro-batch");
+    const scale = 1 / Math.max(1, tokens);
+    let acc: np.Array[] | null = null;
+    let def: unknown;
+    const losses: np.Array[] = [];
+    for (const m of micros) {
+      const [loss, grads] = this.vg(tree.ref(this.params), m.inputs, m.targets, m.mask, np.array([scale]));
+      losses.push(loss);
+      const [leaves, d] = tree.flatten(grads as never) as [np.Array[], unknown];
+      def = d;
+      acc = acc === null ? leaves : this.addFn(acc, leaves);
+    }
+    const grads = tree.unflatten(def as never, acc!) as unknown as Params;
+    const r = this.opt.step(this.params, grads, this.state, lr);
+    this.params = r.params;
+    this.state = r.state;
+    let loss = 0;
+    for (const l of losses) loss += (await l.data())[0];
+    const gradNorm = (await r.gradNorm.data())[0];
+    return { loss, gradNorm };
+  }
+
+  /** Summed target NLL of a micro-batch (consumed) under the current params. */
+  async nllSum(m: MicroBatch): Promise<number> {
+    return (await this.lossFn(tree.ref(this.params), m.inputs, m.targets, m.mask, np.array([1])).data())[0];
+  }
+
+  /** Optimizer moments as named arrays ("m.<param>", "v.<param>", "step") for a checkpoint; nothing consumed except the step scalar's. */
+  optimizerArrays(): Record<string, np.Array> {
+    return stateToNamed(this.state as unknown as AdamWState<Tree>, (t) => namedParams(t as unknown as Params));
+  }
+
+  /** Replace the optimizer state with one read from a checkpoint. */
+  restoreOptimizer(tensors: Record<string, Tensor>, step: number): void {
+    const part = (prefix: string): Params => {
+      const named: Record<string, np.Array> = {};
+      for (const [k, t] of Object.entries(tensors)) if (k.startsWith(prefix)) named[k.slice(prefix.length)] = np.array(t.data).reshape(t.shape);
+      return paramsFromNamed(this.config, named);
+    };
+    const m = part("m.");
+    const v = part("v.");
+    tree.dispose(this.state.m);
+    tree.dispose(this.state.v);
+    this.state = { step, m, v };
+  }
+
+  dispose(): void {
+    this.vg.dispose();
+    this.lossFn.dispose();
+    this.addFn.dispose();
+    this.opt.dispose();
+    tree.dispose(this.state.m);
+    tree.dispose(this.state.v);
+  }
+}

@@ -1,0 +1,371 @@
+/**
+ * Supervised fine-tuning on reasoning traces (the paper's first paradigm), as one resumable run:
+ *
+ *   config (validated, saved) -> items (traces, minus eval overlap and disagreeing traces)
+ *   -> chat sequences, loss on the target only -> epochs of bucketed steps (gradient accumulation,
+ *   AdamW, cosine with warm-up, clipping) -> metrics.jsonl per step, held-out loss every N steps,
+ *   checkpoints every N steps / at epoch ends / at the end.
+ *
+ * Determinism: the data order comes from one seeded Rng; a checkpoint stores the weights, the
+ * optimizer moments and step, the Rng state at the start of the current epoch and the position in
+ * it, so `resume` replays exactly the steps an uninterrupted run would take.
+ * The CLI (`medvlthinker train sft`) and notebook 03 both call runSft.
+ */
+import { join } from "node:path";
+import { buildBatch, lossMaskFrom, type Sequence } from "../model/batch";
+import { ensureBaseModel } from "../model/base";
+import { loadCheckpoint, saveCheckpoint, diffShapes } from "../model/checkpoint";
+import type { ModelConfig } from "../model/config";
+import { initEngine } from "../model/engine";
+import { EmbeddedModel } from "../model/model";
+import { paramShapes, type Params } from "../model/params";
+import type { TextTokenizer } from "../model/tokenizer";
+import { imagePatches } from "../model/vision";
+import { createProgress } from "../viz/progress";
+import { checkConfigFiles, parseSftConfig, type SftConfig, type SftConfigInput } from "./config";
+import { cosineWithWarmup, warmupSteps } from "./schedule";
+import { loadSftItems, planEpoch, planFixed, splitHeldOut, targetTokens, tokenizeItems, type PlannedStep, type SftDataReport, type SftExample, type TokenizeReport } from "./sft-data";
+import { SftStepper, type MicroBatch } from "./sft-step";
+import {
+  ConfigError,
+  latestCheckpoint,
+  listCheckpoints,
+  MetricsWriter,
+  openRun,
+  pruneCheckpoints,
+  readCheckpointState,
+  readMetrics,
+  Rng,
+  truncateMetrics,
+  writeCheckpoint,
+  writeJsonAtomic,
+  type RunFolder,
+} from "./runs";
+
+export interface SftMetrics {
+  step: number;
+  /** Fractional epoch at the end of this step. */
+  epoch: number;
+  loss: number;
+  lr: number;
+  grad_norm: number;
+  /** Scored (target) tokens in the step. */
+  target_tokens: number;
+  /** Non-padding tokens processed (prompt + target). */
+  tokens: number;
+  step_ms: number;
+  tokens_per_s: number;
+  held_out_loss?: number;
+}
+
+/** What a checkpoint's trainer-state.json holds besides the model and optimizer files. */
+export interface SftTrainerState {
+  step: number;
+  /** The epoch the next step belongs to, and its index in that epoch's plan. */
+  epoch: number;
+  stepInEpoch: number;
+  /** Rng state at the start of `epoch` (the plan is rebuilt from it) and after planning it. */
+  epochRngState: number;
+  rngState: number;
+  optimizerStep: number;
+  /** Set on the checkpoint written when an epoch ended. */
+  epochEnd: number | null;
+  heldOutLoss: number | null;
+}
+
+export interface SftRunOptions {
+  /** Continue the run in config.out from its latest checkpoint. */
+  resume?: boolean;
+  /** Replace an existing run in config.out. */
+  overwrite?: boolean;
+  /** Progress bar (default true). */
+  progress?: boolean;
+  /** Stop after the current step, writing a checkpoint (Ctrl-C in the CLI). */
+  signal?: AbortSignal;
+  /** Tests: stop after this global step as if killed (no checkpoint, no summary). */
+  haltAfterStep?: number;
+  onStep?: (m: SftMetrics) => void;
+  /** Notes (data report lines, checkpoints); default console.error. */
+  log?: (message: string) => void;
+}
+
+export interface SftResult {
+  dir: string;
+  config: SftConfig;
+  /** The trained model (caller disposes). */
+  model: EmbeddedModel;
+  metrics: SftMetrics[];
+  data: SftDataReport;
+  tokenized: { train: TokenizeReport["counts"]; heldOut: TokenizeReport["counts"]; dropped: number; trainExamples: number; heldOutExamples: number };
+  steps: number;
+  totalSteps: number;
+  /** Complete (all steps done) or stopped early (signal / halt). */
+  finished: boolean;
+  finalCheckpoint: string | null;
+  /** The checkpoint of config.train.reportEpoch (the published run reports epoch 3), when made. */
+  reportCheckpoint: string | null;
+  heldOutLoss: number | null;
+  /** Non-padding tokens per second over this call's steps (data building included). */
+  tokensPerSecond: number;
+}
+
+interface Prepared {
+  train: SftExample[];
+  heldOut: SftExample[];
+  report: SftDataReport;
+  tokenized: SftResult["tokenized"];
+}
+
+/** Items -> tokenized train / held-out examples for a model's tokenizer and context. */
+export async function prepareSftData(cfg: SftConfig, tok: TextTokenizer, mc: ModelConfig): Promise<Prepared> {
+  const { items, report } = await loadSftItems(cfg.data);
+  if (items.length === 0) throw new ConfigError(`no SFT items left from ${cfg.data.sources.join(", ")} (loaded ${report.loaded}, ${report.noReasoning} without reasoning, ${report.overlap.excluded.length} in evaluation sets, ${report.disagreeing.length} disagreeing)`);
+  const split = splitHeldOut(items, cfg.data.heldOutFraction, cfg.train.seed);
+  const o = { overlong: cfg.data.overlong, realNewline: cfg.data.realNewline };
+  const tr = tokenizeItems(split.train, tok, mc, o);
+  const ho = tokenizeItems(split.heldOut, tok, mc, o);
+  if (tr.examples.length === 0) throw new ConfigError(`every training item was dropped as longer than the context (${mc.maxSeq}); use data.overlong "cut" or "truncate-reasoning"`);
+  return {
+    train: tr.examples,
+    heldOut: ho.examples,
+    report,
+    tokenized: { train: tr.counts, heldOut: ho.counts, dropped: tr.dropped.length + ho.dropped.length, trainExamples: tr.examples.length, heldOutExamples: ho.examples.length },
+  };
+}
+
+/** Right-padded micro-batch of `rows` (padded with empty rows up to `batchRows`), target-only mask. */
+export async function buildMicroBatch(examples: SftExample[], rows: number[], length: number, batchRows: number, mc: ModelConfig, tok: TextTokenizer): Promise<{ micro: MicroBatch; tokens: number }> {
+  const seqs: (Sequence & { promptLength: number })[] = [];
+  let tokens = 0;
+  for (const r of rows) {
+    const e = examples[r];
+    const images = e.images.length ? await Promise.all(e.images.map((im) => imagePatches(im, mc))) : undefined;
+    seqs.push({ ids: e.ids, images, promptLength: e.promptLength });
+    tokens += Math.min(e.ids.length, length);
+  }
+  while (seqs.length < batchRows) seqs.push({ ids: [tok.ids.pad], promptLength: 1 });
+  const b = buildBatch(seqs, mc, { pad: "right", length, imageTokenId: tok.ids.image, padId: tok.ids.pad });
+  const mask = lossMaskFrom(seqs, length, seqs.map((s) => s.promptLength));
+  return { micro: { inputs: b.inputs, targets: b.targets, mask }, tokens };
+}
+
+/** Token-mean NLL of the held-out examples. */
+async function heldOutLoss(stepper: SftStepper, ex: SftExample[], cfg: SftConfig, mc: ModelConfig, tok: TextTokenizer): Promise<number | null> {
+  if (ex.length === 0) return null;
+  const plan = planFixed(
+    ex.map((e) => e.ids.length),
+    cfg.train.microBatch,
+    cfg.train.padMultiple,
+    mc.maxSeq,
+  );
+  let sum = 0;
+  let n = 0;
+  for (const m of plan) {
+    const { micro } = await buildMicroBatch(ex, m.rows, m.length, cfg.train.microBatch, mc, tok);
+    sum += await stepper.nllSum(micro);
+    n += m.rows.reduce((s, r) => s + targetTokens(ex[r], m.length), 0);
+  }
+  return sum / Math.max(1, n);
+}
+
+/** Steps per epoch and in total (maxSteps caps the total). */
+export function sftStepCounts(nTrain: number, t: SftConfig["train"]): { perEpoch: number; total: number } {
+  const perEpoch = Math.ceil(nTrain / (t.microBatch * t.gradAccum));
+  const total = perEpoch * t.epochs;
+  return { perEpoch, total: t.maxSteps !== null ? Math.min(total, t.maxSteps) : total };
+}
+
+async function initialModel(cfg: SftConfig, log: (m: string) => void): Promise<{ params: Params; config: ModelConfig; tok: TextTokenizer; from: string }> {
+  if (cfg.model.init === "base") {
+    const m = await ensureBaseModel({ size: cfg.model.size, smoke: cfg.preset === "smoke" });
+    log(`starting from the ${m.config.dModel}-wide base model (${m.info.stage ?? "checkpoint"})`);
+    return { params: m.params, config: m.config, tok: m.tokenizer, from: "base" };
+  }
+  const ck = loadCheckpoint(cfg.model.init);
+  return { params: ck.params, config: ck.config, tok: ck.tokenizer, from: cfg.model.init };
+}
+
+/** Train (or resume) one SFT run. Same call from the CLI and notebooks. */
+export async function runSft(input: SftConfigInput | SftConfig, opts: SftRunOptions = {}): Promise<SftResult> {
+  // 1. Everything that can be wrong with the config fails here, before any work.
+  const cfg = parseSftConfig(input);
+  checkConfigFiles(cfg);
+  const log = opts.log ?? ((m: string) => console.error(m));
+  const run: RunFolder = openRun(cfg.out, cfg, { resume: opts.resume, overwrite: opts.overwrite });
+  await initEngine();
+
+  // 2. The starting point: the latest checkpoint of this run, else the configured initial model.
+  const resumeFrom = run.resumed ? latestCheckpoint(run.checkpointsDir) : null;
+  let params: Params;
+  let mc: ModelConfig;
+  let tok: TextTokenizer;
+  let optimizer: ReturnType<typeof loadCheckpoint>["optimizer"];
+  let state: SftTrainerState | null = null;
+  if (resumeFrom) {
+    const ck = loadCheckpoint(resumeFrom.dir);
+    ({ params, config: mc, tokenizer: tok, optimizer } = ck);
+    state = readCheckpointState<SftTrainerState>(resumeFrom.dir);
+    log(`resuming ${run.dir} from ${resumeFrom.dir} (step ${state.step})`);
+  } else {
+    ({ params, config: mc, tok } = await initialModel(cfg, log));
+  }
+
+  // 3. Data.
+  const data = await prepareSftData(cfg, tok, mc);
+  for (const w of data.report.warnings) log(`data: ${w}`);
+  writeJsonAtomic(join(run.dir, "data-report.json"), { ...data.report, tokenized: data.tokenized });
+  const train = data.train;
+  const lengths = train.map((e) => e.ids.length);
+  const targetCounts = train.map((e) => targetTokens(e));
+  const t = cfg.train;
+  const { perEpoch, total } = sftStepCounts(train.length, t);
+  const sched = { peak: t.lr, warmupSteps: warmupSteps(t.warmupRatio, total), totalSteps: total, minRatio: t.minLrRatio };
+
+  // 4. Trainer, restored when resuming; metrics past the checkpoint are dropped (they are redone).
+  const stepper = new SftStepper(params, mc, { lr: t.lr, beta1: t.betas[0], beta2: t.betas[1], eps: t.eps, weightDecay: t.weightDecay, maxGradNorm: t.maxGradNorm });
+  const rng = new Rng(t.seed);
+  let step = 0;
+  let epoch = 0;
+  let stepInEpoch = 0;
+  let epochRngState = rng.state;
+  let lastHeld: number | null = null;
+  if (state) {
+    if (!optimizer) throw new ConfigError(`checkpoint ${resumeFrom!.dir} has no optimizer state; cannot resume exactly`);
+    const problems = diffShapes(
+      Object.fromEntries(Object.entries(optimizer).filter(([k]) => k.startsWith("m.")).map(([k, v]) => [k.slice(2), v])),
+      paramShapes(mc),
+    );
+    if (problems.length) throw new ConfigError(`checkpoint ${resumeFrom!.dir}: optimizer state does not match the model:\n  ${problems.join("\n  ")}`);
+    stepper.restoreOptimizer(optimizer, state.optimizerStep);
+    step = state.step;
+    epoch = state.epoch;
+    stepInEpoch = state.stepInEpoch;
+    epochRngState = state.epochRngState;
+    lastHeld = state.heldOutLoss;
+    truncateMetrics(run.metricsPath, step);
+  } else if (run.resumed) {
+    truncateMetrics(run.metricsPath, 0);
+  }
+  const metricsOut = new MetricsWriter(run.metricsPath);
+
+  const checkpoint = async (epochEnd: number | null, next: { epoch: number; stepInEpoch: number; epochRngState: number }): Promise<string> => {
+    const s: SftTrainerState = { step, ...next, rngState: rng.state, optimizerStep: stepper.state.step, epochEnd, heldOutLoss: lastHeld };
+    const arrays = stepper.optimizerArrays();
+    try {
+      return await writeCheckpoint(
+        run.checkpointsDir,
+        step,
+        (tmp) => saveCheckpoint(tmp, stepper.params, mc, tok, { info: { stage: "sft", step, epoch: epochEnd ?? next.epoch + next.stepInEpoch / perEpoch, run: run.dir }, optimizer: arrays }),
+        s,
+      );
+    } finally {
+      arrays.step.dispose();
+    }
+  };
+  const epochCheckpoints = () => new Set(listCheckpoints(run.checkpointsDir).filter((c) => readCheckpointState<SftTrainerState>(c.dir).epochEnd !== null).map((c) => c.step));
+
+  // 5. The loop.
+  const bar = opts.progress === false ? null : createProgress({ total: total - step, label: "SFT" });
+  const session: SftMetrics[] = [];
+  let sessionTokens = 0;
+  const sessionStart = performance.now();
+  let lastSaved = state ? step : -1;
+  let halted = false;
+  try {
+    while (step < total && !halted) {
+      rng.state = epochRngState;
+      const order = rng.shuffle(train.map((_, i) => i));
+      const plan: PlannedStep[] = planEpoch(lengths, targetCounts, order, t, mc.maxSeq, rng);
+      for (; stepInEpoch < plan.length && step < total; ) {
+        const ps = plan[stepInEpoch];
+        const t0 = performance.now();
+        let tokens = 0;
+        const micros: MicroBatch[] = [];
+        for (const m of ps.micro) {
+          const b = await buildMicroBatch(train, m.rows, m.length, t.microBatch, mc, tok);
+          micros.push(b.micro);
+          tokens += b.tokens;
+        }
+        const lr = cosineWithWarmup(step, sched);
+        const r = await stepper.step(micros, ps.tokens, lr);
+        step++;
+        stepInEpoch++;
+        const ms = performance.now() - t0;
+        sessionTokens += tokens;
+        const m: SftMetrics = { step, epoch: epoch + stepInEpoch / plan.length, loss: r.loss, lr, grad_norm: r.gradNorm, target_tokens: ps.tokens, tokens, step_ms: ms, tokens_per_s: tokens / (ms / 1000) };
+        const epochDone = stepInEpoch === plan.length;
+        if ((t.evalEvery > 0 && step % t.evalEvery === 0) || step === total) {
+          lastHeld = await heldOutLoss(stepper, data.heldOut, cfg, mc, tok);
+          if (lastHeld !== null) m.held_out_loss = lastHeld;
+        }
+        metricsOut.append(m as unknown as Record<string, unknown>);
+        session.push(m);
+        opts.onStep?.(m);
+        bar?.tick(1, `loss ${r.loss.toFixed(3)}${m.held_out_loss !== undefined ? ` held-out ${m.held_out_loss.toFixed(3)}` : ""}`);
+        if (opts.haltAfterStep !== undefined && step >= opts.haltAfterStep) {
+          halted = true;
+          break;
+        }
+        const next = epochDone ? { epoch: epoch + 1, stepInEpoch: 0, epochRngState: rng.state } : { epoch, stepInEpoch, epochRngState };
+        const stopping = opts.signal?.aborted === true;
+        const save = step === total || stopping || (t.saveEvery > 0 && step % t.saveEvery === 0) || (epochDone && t.saveEpochs);
+        if (save) {
+          await checkpoint(epochDone ? epoch + 1 : null, next);
+          lastSaved = step;
+          pruneCheckpoints(run.checkpointsDir, t.keepLast, epochCheckpoints());
+        }
+        if (stopping) {
+          halted = true;
+          log(`stopped at step ${step}; resume with the same config to continue`);
+          break;
+        }
+      }
+      if (!halted && stepInEpoch >= plan.length) {
+        epoch++;
+        stepInEpoch = 0;
+        epochRngState = rng.state;
+      }
+    }
+  } finally {
+    metricsOut.close();
+    bar?.done();
+  }
+  const finished = step >= total;
+  const secs = (performance.now() - sessionStart) / 1000;
+  const ckpts = listCheckpoints(run.checkpointsDir);
+  const finalCheckpoint = lastSaved === step ? (ckpts.find((c) => c.step === step)?.dir ?? null) : null;
+  const wantEpoch = t.reportEpoch ?? t.epochs;
+  const reportCheckpoint = ckpts.find((c) => readCheckpointState<SftTrainerState>(c.dir).epochEnd === wantEpoch)?.dir ?? null;
+  const all = readMetrics<SftMetrics>(run.metricsPath).records;
+  if (finished && !halted) {
+    writeJsonAtomic(join(run.dir, "summary.json"), {
+      steps: step,
+      epochs: t.epochs,
+      finalCheckpoint,
+      reportEpoch: wantEpoch,
+      reportCheckpoint,
+      heldOutLoss: lastHeld,
+      finalLoss: all.length ? all[all.length - 1].loss : null,
+      data: { train: train.length, heldOut: data.heldOut.length, disagreeing: data.report.disagreeing.length, overlapExcluded: data.report.overlap.excluded.length },
+    });
+  }
+  const model = new EmbeddedModel(stepper.params, mc, tok);
+  model.info = { stage: "sft", step, run: run.dir };
+  // The optimizer's moments are freed; the weights now belong to `model`.
+  stepper.dispose();
+  return {
+    dir: run.dir,
+    config: cfg,
+    model,
+    metrics: all,
+    data: data.report,
+    tokenized: data.tokenized,
+    steps: step,
+    totalSteps: total,
+    finished: finished && !halted,
+    finalCheckpoint,
+    reportCheckpoint,
+    heldOutLoss: lastHeld,
+    tokensPerSecond: secs > 0 ? sessionTokens / secs : 0,
+  };
+}
