@@ -4,7 +4,7 @@ import { canonicalJson, parseEvalConfig, runDir, runHash } from "../src/eval/con
 
 test("defaults are the published protocol", () => {
   const c = parseEvalConfig({ model: "m", benchmarks: ["vqa-rad"] });
-  assert.deepEqual(c.sampling, { n: 1, temperature: 0, top_p: 1, max_tokens: 4096, seed: 42, logprobs: false });
+  assert.deepEqual(c.sampling, { n: 1, temperature: 0, top_p: 1, max_tokens: 4096, seed: 42, seedPerRun: false, logprobs: false });
   assert.equal(c.runs, 3);
   assert.equal(c.grading, "regrade");
   assert.deepEqual(c.prompt, { realNewline: false, ignoreImages: false });

@@ -68,11 +68,28 @@ test("accuracy equals the one the server was built to give, through injected fau
     }
     assert.ok(policy.stats.retries >= 8, `retries ${policy.stats.retries}`);
     assert.match(rep.text, /\|txt\|45\|2\|/);
-    // Runs are sent with seed 42 and 43.
     const cfg = JSON.parse(readFileSync(join(run.dir, "config.json"), "utf8"));
     assert.equal(cfg.config.sampling.seed, 42);
     assert.equal(cfg.config.sampling.max_tokens, 4096);
     assert.equal(cfg.config.sampling.temperature, 0);
+  } finally {
+    await server.close();
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test("every run is sent with seed 42 (as upstream), or 42 + r with seedPerRun", { timeout: 20_000 }, async () => {
+  const datasets = makeDatasets({ txt: 6 });
+  const seeds: number[] = [];
+  const server = await startFakeServer({ answer: answerer(datasets), fault: (info) => (seeds.push(info.body.seed), null) });
+  const out = tmp();
+  try {
+    await runEval({ ...baseConfig(out), benchmarks: ["txt"], runs: 3 }, policyFor(server.url), { datasets, progress: false, log: () => {} });
+    assert.deepEqual([...new Set(seeds)], [42]);
+    assert.equal(seeds.length, 18);
+    seeds.length = 0;
+    await runEval({ ...baseConfig(out), benchmarks: ["txt"], runs: 3, sampling: { seedPerRun: true } }, policyFor(server.url), { datasets, progress: false, log: () => {} });
+    assert.deepEqual([...new Set(seeds)].sort(), [42, 43, 44]);
   } finally {
     await server.close();
     rmSync(out, { recursive: true, force: true });

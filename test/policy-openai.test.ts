@@ -239,3 +239,11 @@ test("a long-lived signal does not collect one abort listener per request", { ti
     assert.equal(EventEmitter.getEventListeners(ac.signal, "abort").length, 0);
   });
 });
+
+test("a separate reasoning_content is put back in <think> tags, as upstream", { timeout: 10_000 }, async () => {
+  await withServer({ answer: () => "<answer>A</answer>", reasoning: (info) => (info.prompt.endsWith("0") ? "because" : undefined) }, async (s) => {
+    const p = new OpenAIPolicy({ baseURL: s.url, model: "fake-model", apiKey: "k", buildMessages: build, retry: FAST });
+    const out = await p.sample([item(0), item(1)], params);
+    assert.deepEqual(out.map((c) => c[0].text), ["<think>because</think><answer>A</answer>", "<answer>A</answer>"]);
+  });
+});

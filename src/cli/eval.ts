@@ -33,7 +33,8 @@ options (defaults: the published protocol):
   --runs N              runs averaged (3)
   --n N                 samples per item and run (1)
   --temperature T       (0: greedy)       --top-p P (1)
-  --max-tokens N        (4096)            --seed S (42; run r uses S + r)
+  --max-tokens N        (4096)            --seed S (42, sent on every run as upstream)
+  --seed-per-run        send seed + r on run r (for sampled runs)
   --logprobs            save per-token logprobs
   --real-newline        a real newline in the instruction (upstream sends a literal \\n)
   --ignore-images       send no images (a blind baseline)
@@ -106,6 +107,7 @@ export async function run(argv: string[]): Promise<number> {
       "top-p": { type: "string" },
       "max-tokens": { type: "string" },
       seed: { type: "string" },
+      "seed-per-run": { type: "boolean" },
       logprobs: { type: "boolean" },
       "real-newline": { type: "boolean" },
       "ignore-images": { type: "boolean" },
@@ -157,6 +159,7 @@ export async function run(argv: string[]): Promise<number> {
         top_p: num("top-p", values["top-p"]),
         max_tokens: int("max-tokens", values["max-tokens"]),
         seed: int("seed", values.seed),
+        seedPerRun: values["seed-per-run"],
         logprobs: values.logprobs,
       }),
     },

@@ -26,8 +26,10 @@ export const samplingSchema = z
     temperature: z.number().min(0).default(0),
     top_p: z.number().gt(0).max(1).default(1),
     max_tokens: z.number().int().min(1).default(4096),
-    /** Run r is sent with seed + r (all runs share one seed when greedy decoding makes it moot). */
+    /** Sent with every request; upstream sends the same seed on all runs. */
     seed: z.number().int().default(42),
+    /** Send seed + r on run r, so that sampled (temperature > 0) runs differ on servers that honour seeds. */
+    seedPerRun: z.boolean().default(false),
     logprobs: z.boolean().default(false),
   })
   .strict();

@@ -155,7 +155,8 @@ export async function runEval(configInput: EvalConfigInput | EvalConfig, policy:
       const batch: Task[] = [];
       while (next < tasks.length && batch.length < config.batchSize && (batch.length === 0 || tasks[next].run === batch[0].run)) batch.push(tasks[next++]);
       if (batch.length === 0) return;
-      const params = { ...config.sampling, seed: config.sampling.seed + batch[0].run };
+      const { seedPerRun, ...sampling } = config.sampling;
+      const params = { ...sampling, seed: seedPerRun ? sampling.seed + batch[0].run : sampling.seed };
       let completions;
       try {
         sent++;

@@ -419,7 +419,12 @@ function parseCompletion(res: ChatCompletion, n: number): Completion[] {
   return choices.map((c) => {
     if (!c.message || typeof c.message !== "object") throw new MalformedResponseError(`choice ${c.index} has no message`);
     // Some servers send content null with an empty answer (e.g. length stop inside reasoning).
-    const text = typeof c.message.content === "string" ? c.message.content : "";
+    let text = typeof c.message.content === "string" ? c.message.content : "";
+    // A server with a reasoning parser (vLLM, SGLang) splits the thinking off; put it back in
+    // <think> tags as upstream run_api_inference.py does, so the response reads as the model wrote it.
+    const m = c.message as unknown as { reasoning_content?: unknown; reasoning?: unknown };
+    const reasoning = typeof m.reasoning_content === "string" ? m.reasoning_content : typeof m.reasoning === "string" ? m.reasoning : "";
+    if (reasoning) text = `<think>${reasoning}</think>${text}`;
     const comp: Completion = { text, finish_reason: c.finish_reason ?? "unknown" };
     const lp = c.logprobs?.content;
     if (Array.isArray(lp)) comp.logprobs = lp.map((t) => t.logprob);

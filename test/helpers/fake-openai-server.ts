@@ -35,6 +35,8 @@ export interface FakeServerOptions {
   slowMs?: number;
   /** Latency added to every answer, ms. */
   latencyMs?: number;
+  /** A separate reasoning_content (as vLLM's reasoning parser sends), or none. */
+  reasoning?: (info: FakeRequestInfo) => string | undefined;
   /** Give logprobs when asked. */
   logprobs?: boolean;
 }
@@ -124,7 +126,7 @@ export async function startFakeServer(opts: FakeServerOptions): Promise<FakeServ
       const k = n > 1 && opts.nMode === "ignore" ? 1 : n;
       const choices = Array.from({ length: k }, (_, i) => {
         const content = opts.answer(info, i);
-        const choice: any = { index: i, message: { role: "assistant", content }, finish_reason: "stop" };
+        const choice: any = { index: i, message: { role: "assistant", content, reasoning_content: opts.reasoning?.(info) }, finish_reason: "stop" };
         if (body.logprobs && opts.logprobs) choice.logprobs = { content: content.split(" ").map((t, j) => ({ token: t, logprob: -0.1 * (j + 1), bytes: null, top_logprobs: [] })) };
         return choice;
       });
