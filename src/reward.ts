@@ -223,3 +223,30 @@ export function computeScore(
   return computeReward(solution, { options, answer_label: extraInfo.answer_label, answer: extraInfo.answer }).score;
 }
 
+
+export interface RewardBreakdown {
+  n: number;
+  /** Mean of `reward`. */
+  mean_reward: number;
+  /** Count per reason: format, no_answer, wrong, correct. */
+  reasons: Record<RewardResult["reason"], number>;
+  /** Count of correct answers per form: letter, text, letter_text. */
+  matched: Record<MatchForm, number>;
+  /** Responses that passed the format fullmatch. */
+  format_ok: number;
+}
+
+/** Counts of why responses scored what they did, for failure breakdowns in notebooks and logs. */
+export function summarizeRewards(results: Iterable<RewardResult>): RewardBreakdown {
+  const out: RewardBreakdown = { n: 0, mean_reward: 0, reasons: { format: 0, no_answer: 0, wrong: 0, correct: 0 }, matched: { letter: 0, text: 0, letter_text: 0 }, format_ok: 0 };
+  let sum = 0;
+  for (const r of results) {
+    out.n++;
+    sum += r.reward;
+    out.reasons[r.reason]++;
+    if (r.matched) out.matched[r.matched]++;
+    if (r.format) out.format_ok++;
+  }
+  out.mean_reward = out.n ? sum / out.n : NaN;
+  return out;
+}

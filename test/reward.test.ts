@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { dataRoot } from "../src/paths";
-import { computeReward, computeScore, firstSingleLineAnswer, formatOk, looseAnswer, looseLetter } from "../src/reward";
+import { computeReward, computeScore, firstSingleLineAnswer, formatOk, looseAnswer, looseLetter, summarizeRewards } from "../src/reward";
 
 const ITEM = { options: { A: "Standard Deviation", B: "Mode", C: "Ménière disease", D: "Yes, always." }, answer_label: "B", answer: "Mode" };
 const wrap = (answer: string, think = "reasoning") => `<think>${think}</think>\n<answer>${answer}</answer>`;
@@ -137,6 +137,18 @@ describe("computeReward: the published rule", () => {
     assert.deepEqual([computeReward(wrap("B"), item).score, computeReward(wrap("B"), item).matched], [1, "text"]);
     assert.equal(computeReward(wrap("A"), item).score, 1);
     assert.equal(computeReward(wrap("C"), item).predicted, "B"); // first option in letter order whose letter/text matches
+  });
+
+  test("summarizeRewards counts reasons and match forms", () => {
+    const rs = [wrap("B"), wrap("mode"), wrap("A"), wrap("\nB\n"), "oops", wrap("B. Mode")].map((r) => computeReward(r, ITEM));
+    assert.deepEqual(summarizeRewards(rs), {
+      n: 6,
+      mean_reward: 3 / 6,
+      reasons: { format: 1, no_answer: 1, wrong: 1, correct: 3 },
+      matched: { letter: 1, text: 1, letter_text: 1 },
+      format_ok: 5,
+    });
+    assert.ok(Number.isNaN(summarizeRewards([]).mean_reward));
   });
 
   test("verl compute_score signature", () => {
