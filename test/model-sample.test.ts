@@ -102,3 +102,26 @@ test("model scores its own samples with the log-probs it sampled them with; imag
   sc.dispose();
   await policy.close();
 });
+
+test("chooseToken: greedy, temperature, top-p truncation, banned ids; log-prob is the model's", async () => {
+  const { chooseToken } = await import("../src/model/sampling");
+  const { makeRng } = await import("../src/model/params");
+  const logits = Float32Array.from([Math.log(0.5), Math.log(0.3), Math.log(0.15), Math.log(0.05)]);
+  assert.equal(chooseToken(logits, 0, 4, 0, 1, Math.random).token, 0);
+  assert.equal(chooseToken(logits, 0, 4, 0, 1, Math.random, new Set([0])).token, 1);
+  const rng = makeRng(1);
+  const count = (temp: number, topP: number) => {
+    const n = [0, 0, 0, 0];
+    for (let i = 0; i < 20000; i++) n[chooseToken(logits, 0, 4, temp, topP, rng.uniform).token]++;
+    return n.map((x) => x / 20000);
+  };
+  const full = count(1, 1);
+  [0.5, 0.3, 0.15, 0.05].forEach((p, i) => assert.ok(Math.abs(full[i] - p) < 0.015, `p[${i}] ${full[i]}`));
+  const nucleus = count(1, 0.75); // keeps {0.5, 0.3}, renormalised to 0.625 / 0.375
+  assert.equal(nucleus[2] + nucleus[3], 0);
+  assert.ok(Math.abs(nucleus[0] - 0.625) < 0.015);
+  const cold = count(0.5, 1); // p^2 normalised: 0.25/0.3725 ...
+  assert.ok(cold[0] > 0.6);
+  const c = chooseToken(logits, 0, 4, 0.5, 0.9, rng.uniform);
+  assert.ok(Math.abs(c.logprob - Math.log([0.5, 0.3, 0.15, 0.05][c.token])) < 1e-6);
+});

@@ -44,7 +44,7 @@ export function decodeStep(p: Params, cache: KVCache, s: StepInputs, c: ModelCon
   const H = c.nHeads;
   const hd = d / H;
   const S = s.keyMask.shape[1];
-  let x = np.matmul(nn.oneHot(s.token, c.vocabSize), p.embed.ref); // [B, d]
+  let x = np.take(p.embed.ref, s.token, 0); // [B, d]
   const bias = s.keyMask.reshape([B, 1, 1, S]).sub(1).mul(-NEG);
   const notWrite = np.subtract(1, s.write.ref);
   const k2: np.Array[] = [];

@@ -30,6 +30,20 @@ export function chooseToken(logits: Float32Array, off: number, V: number, temper
   }
   const lp = temperature === 1 ? base : logSoftmaxRow(logits, off, V, temperature);
   if (banned) for (const b of banned) lp[b] = -Infinity;
+  if (topP >= 1) {
+    // No truncation: inverse-CDF over the vocabulary in id order (no sort needed).
+    let total = 0;
+    for (let i = 0; i < V; i++) total += Math.exp(lp[i]);
+    let u = uniform() * total;
+    let last = 0;
+    for (let i = 0; i < V; i++) {
+      if (lp[i] === -Infinity) continue;
+      last = i;
+      u -= Math.exp(lp[i]);
+      if (u <= 0) return { token: i, logprob: base[i] };
+    }
+    return { token: last, logprob: base[last] };
+  }
   const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => lp[b] - lp[a]);
   const probs: number[] = [];
   let cum = 0;

@@ -2,7 +2,8 @@
  * One optimisation step of masked next-token NLL: value-and-grad under jit, then AdamW (with
  * global-norm clipping). Trainers (pretraining here; SFT later) share it.
  */
-import { jit, numpy as np, tree, valueAndGrad } from "./jax";
+import { jit, numpy as np, tree } from "./jax";
+import { makeValueAndGrad, type ValueAndGrad } from "./grad";
 import type { ModelConfig } from "./config";
 import type { Params } from "./params";
 import { maskedNll, type ModelInputs } from "./transformer";
@@ -16,20 +17,20 @@ export interface StepResult {
 export class LmTrainer {
   readonly opt: AdamW;
   state: AdamWState<Params>;
-  private vg: ((p: Params, inp: ModelInputs, targets: np.Array, mask: np.Array) => [np.Array, Params]) & { dispose(): void };
+  private vg: ValueAndGrad<[np.Array, np.Array]>;
   private evalFn: ((p: Params, inp: ModelInputs, targets: np.Array, mask: np.Array) => np.Array) & { dispose(): void };
 
   constructor(public params: Params, readonly config: ModelConfig, optim: Partial<AdamWConfig>) {
     this.opt = adamw(optim);
     this.state = initAdamW(params);
     const loss = (p: Params, inp: ModelInputs, targets: np.Array, mask: np.Array) => maskedNll(p, inp, targets, mask, config);
-    this.vg = jit(valueAndGrad(loss)) as never;
+    this.vg = makeValueAndGrad(loss);
     this.evalFn = jit(loss) as never;
   }
 
   /** Consumes the batch arrays; updates params and state in place. */
   async step(inp: ModelInputs, targets: np.Array, mask: np.Array, lr: number): Promise<StepResult> {
-    const [loss, grads] = this.vg(tree.ref(this.params), inp, targets, mask);
+    const [loss, grads] = await this.vg(this.params, inp, targets, mask);
     const r = this.opt.step(this.params, grads, this.state, lr);
     this.params = r.params;
     this.state = r.state;

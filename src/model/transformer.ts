@@ -23,6 +23,12 @@ export type ModelInputs = {
   /** [T, headDim/2] rotary tables for positions 0..T-1. */
   cos: np.Array;
   sin: np.Array;
+  /**
+   * [B, T, d] token embeddings gathered beforehand (trainstep.ts does this for jit + grad, then
+   * adds the embedding's input gradient by a host-side scatter). Absent: gathered here by take().
+   * Either way the tokens array is consumed.
+   */
+  tokEmb?: np.Array;
 };
 
 const NEG = -1e9; // additive mask; finite so that fully masked rows (left padding) stay NaN-free
@@ -72,13 +78,17 @@ function swiglu(x: np.Array, wGateUp: np.Array, wDown: np.Array, f: number): np.
 }
 
 /** Embeddings of tokens with image positions replaced by patch embeddings. [B, T, d] */
-export function embedInputs(p: Params, inp: Pick<ModelInputs, "tokens" | "patches" | "imageIndex" | "isImage">, c: ModelConfig): np.Array {
-  // Gathers by one-hot matmul: jax-js 0.1.25 cannot jit the scatter that take()'s gradient needs.
+export function embedInputs(p: Params, inp: Pick<ModelInputs, "tokens" | "patches" | "imageIndex" | "isImage" | "tokEmb">, c: ModelConfig): np.Array {
   const [B, T] = inp.tokens.shape;
-  const tok = np.matmul(nn.oneHot(inp.tokens.reshape([B * T]), c.vocabSize), p.embed.ref).reshape([B, T, c.dModel]);
+  let tok: np.Array;
+  if (inp.tokEmb) {
+    tok = inp.tokEmb;
+    inp.tokens.dispose();
+  } else tok = np.take(p.embed.ref, inp.tokens, 0);
   const nTok = imageTokens(c);
   const pe = np.matmul(inp.patches, p.patchW.ref).add(p.patchB.ref);
   const peWithPos = pe.reshape([-1, nTok, c.dModel]).add(p.patchPos.ref).reshape([-1, c.dModel]);
+  // Small gather ([B*T] x [B*images*patches]) by one-hot matmul: it stays differentiable under jit.
   const nRows = peWithPos.shape[0];
   const img = np.matmul(nn.oneHot(inp.imageIndex.reshape([B * T]), nRows), peWithPos).reshape([B, T, c.dModel]);
   const isImg = inp.isImage;
@@ -162,9 +172,11 @@ export function forward(p: Params, inp: ModelInputs, c: ModelConfig): np.Array {
  * [B, T]. Differentiable in `p`. SFT loss = masked mean of the negative; GRPO ratios build on it.
  */
 export function tokenLogprobs(p: Params, inp: ModelInputs, targets: np.Array, c: ModelConfig): np.Array {
-  const logp = nn.logSoftmax(forward(p, inp, c), -1);
+  // log p(target) = logit[target] - logsumexp(logits): no [B, T, V] log-prob tensor is built.
+  const logits = forward(p, inp, c);
   const [B, T] = targets.shape;
-  return logp.mul(nn.oneHot(targets, c.vocabSize)).sum(-1).reshape([B, T]);
+  const picked = logits.ref.mul(nn.oneHot(targets, c.vocabSize)).sum(-1);
+  return picked.sub(nn.logsumexp(logits, -1)).reshape([B, T]);
 }
 
 /** Masked mean negative log-likelihood: the language-modelling / SFT loss. */

@@ -1,0 +1,52 @@
+/**
+ * Value and gradient of a loss over the model, jit-compiled, with the token-embedding gather done
+ * outside the differentiated function. Why: under jit, jax-js 0.1.25 cannot compile the scatter
+ * that take()'s gradient needs ("routine primitive scatter input is not imm"), and a one-hot
+ * matmul instead costs as much as the output head. So the embeddings are gathered by a jitted
+ * take(), the loss is differentiated with respect to (params, embeddings), and the embeddings'
+ * gradient rows are added into the embedding matrix's gradient on the host (a scatter-add).
+ */
+import { jit, numpy as np, tree, valueAndGrad } from "./jax";
+import type { Params } from "./params";
+import type { ModelInputs } from "./transformer";
+
+/** A loss over params and model inputs (plus any extra arrays), returning a scalar. Consumes all. */
+export type LossFn<R extends np.Array[]> = (p: Params, inp: ModelInputs, ...rest: R) => np.Array;
+
+export type ValueAndGrad<R extends np.Array[]> = ((params: Params, inp: ModelInputs, ...rest: R) => Promise<[np.Array, Params]>) & { dispose(): void };
+
+/**
+ * Wrap a loss for training. The returned function does NOT consume `params` (it takes refs);
+ * it consumes `inp` and `rest`. Returns [loss (scalar array), gradient tree].
+ */
+export function makeValueAndGrad<R extends np.Array[]>(loss: LossFn<R>): ValueAndGrad<R> {
+  const gather = jit((embed: np.Array, tokens: np.Array) => np.take(embed, tokens, 0));
+  const vg = jit(
+    valueAndGrad(
+      (p: Params, tokEmb: np.Array, inp: ModelInputs, ...rest: R) => loss(p, { ...inp, tokEmb }, ...rest),
+      { argnums: [0, 1] },
+    ),
+  );
+  const fn = async (params: Params, inp: ModelInputs, ...rest: R): Promise<[np.Array, Params]> => {
+    const [B, T] = inp.tokens.shape;
+    const ids = (await inp.tokens.ref.data()) as Int32Array;
+    const tokEmb = gather(params.embed.ref, inp.tokens.ref);
+    const [value, [g, gEmb]] = (vg as unknown as (...a: unknown[]) => [np.Array, [Params, np.Array]])(tree.ref(params), tokEmb, inp, ...rest);
+    const [V, d] = params.embed.shape;
+    const rows = (await gEmb.data()) as Float32Array;
+    const acc = new Float32Array(V * d);
+    for (let i = 0; i < B * T; i++) {
+      const o = ids[i] * d;
+      const r = i * d;
+      for (let j = 0; j < d; j++) acc[o + j] += rows[r + j];
+    }
+    g.embed = g.embed.add(np.array(acc).reshape([V, d]));
+    return [value, g];
+  };
+  return Object.assign(fn, {
+    dispose() {
+      gather.dispose();
+      vg.dispose();
+    },
+  });
+}
