@@ -1,0 +1,37 @@
+/**
+ * A reference point for pass-count histograms: a policy that always writes the published format
+ * and picks an option uniformly at random. Its pass count on an item with m options follows
+ * Binomial(k, 1/m), whatever the item says; a model whose histogram looks like this is guessing.
+ * Deterministic (a hash of seed, item and sample), so its runs resume like any other.
+ */
+import { createHash } from "node:crypto";
+import type { Item } from "../data/item";
+import { itemHash } from "../eval/harness";
+import type { Completion, Policy, SamplingParams } from "../policy/policy";
+
+export class GuessPolicy implements Policy {
+  readonly name = "guess-uniform";
+
+  async sample(items: Item[], params: SamplingParams, signal?: AbortSignal): Promise<Completion[][]> {
+    signal?.throwIfAborted();
+    return items.map((item) => {
+      const letters = Object.keys(item.options);
+      return Array.from({ length: params.n }, (_, s) => {
+        const digest = createHash("sha256").update(`${params.seed ?? 0}\u0000${itemHash(item)}\u0000${s}`).digest();
+        const letter = letters[digest.readUInt32LE(0) % letters.length];
+        return { text: `<think>I pick an option at random.</think>\n<answer>${letter}</answer>`, finish_reason: "stop" };
+      });
+    });
+  }
+}
+
+/** P(X = c) for X ~ Binomial(k, p), c = 0..k: the guesser's expected histogram on items with 1/p options. */
+export function binomialPmf(k: number, p: number): number[] {
+  const out: number[] = [];
+  let coef = 1;
+  for (let c = 0; c <= k; c++) {
+    out.push(coef * p ** c * (1 - p) ** (k - c));
+    coef = (coef * (k - c)) / (c + 1);
+  }
+  return out;
+}
