@@ -14,7 +14,7 @@ test("defaults are the published protocol", () => {
 test("the run key changes with what a response depends on, not with how much or how fast", () => {
   const base = parseEvalConfig({ model: "m", benchmarks: ["vqa-rad"] });
   const h = runHash(base);
-  const same = [{ benchmarks: ["slake", "vqa-rad"] }, { limit: 10 }, { runs: 5 }, { concurrency: 8 }, { baseURL: "http://x/v1" }, { paperModel: "GPT-4o" }];
+  const same = [{ benchmarks: ["slake", "vqa-rad"] }, { limit: 10 }, { runs: 5 }, { concurrency: 8 }, { retries: 2 }, { timeoutS: 30 }, { baseURL: "http://x/v1" }, { paperModel: "GPT-4o" }];
   for (const d of same) assert.equal(runHash(parseEvalConfig({ model: "m", benchmarks: ["vqa-rad"], ...d })), h, JSON.stringify(d));
   const differ = [{ model: "m2" }, { sampling: { temperature: 1 } }, { sampling: { max_tokens: 512 } }, { sampling: { seed: 1 } }, { sampling: { n: 4 } }, { prompt: { realNewline: true } }, { evalParquet: "/tmp/x.parquet" }];
   for (const d of differ) assert.notEqual(runHash(parseEvalConfig({ model: "m", benchmarks: ["vqa-rad"], ...d })), h, JSON.stringify(d));

@@ -149,6 +149,8 @@ export async function run(argv: string[]): Promise<number> {
       limit: int("limit", values.limit),
       runs: int("runs", values.runs),
       concurrency: int("concurrency", values.concurrency),
+      retries: int("retries", values.retries),
+      timeoutS: num("timeout", values.timeout),
       paperModel: values["paper-model"],
     }),
     sampling: {
@@ -168,14 +170,12 @@ export async function run(argv: string[]): Promise<number> {
   if (!config.model) throw new ConfigError("--model is required (the name the server serves)");
   if (!config.benchmarks) throw new ConfigError("--benchmarks is required (e.g. vqa-rad,slake or paper)");
 
-  const retries = int("retries", values.retries);
-  const timeoutS = num("timeout", values.timeout);
   const policy = new OpenAIPolicy({
     baseURL,
     model: config.model,
     concurrency: config.concurrency ?? 64,
-    retry: retries === undefined ? undefined : { maxRetries: retries },
-    timeoutMs: timeoutS === undefined ? undefined : timeoutS * 1000,
+    retry: config.retries === undefined ? undefined : { maxRetries: config.retries },
+    timeoutMs: config.timeoutS === undefined ? undefined : config.timeoutS * 1000,
     promptOptions: { realNewline: config.prompt?.realNewline, ignoreImages: config.prompt?.ignoreImages, instruction: config.prompt?.instruction },
   });
   const ac = new AbortController();

@@ -68,6 +68,9 @@ export const evalConfigSchema = z
     grading: z.literal("regrade").default("regrade"),
     /** Policy calls in flight at once. */
     concurrency: z.number().int().min(1).default(64),
+    /** HTTP policy: retries per request and per-request timeout (seconds), as the CLI builds it. */
+    retries: z.number().int().min(0).default(8),
+    timeoutS: z.number().positive().default(600),
     /** Items per policy call (1 for HTTP; larger for the embedded model's batched sampler). */
     batchSize: z.number().int().min(1).default(1),
     /** The paper row to show beside ours ("MedVLThinker-7B RL(m23k)"); default: guessed from `model`. */
