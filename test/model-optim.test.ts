@@ -52,3 +52,23 @@ test("AdamW: two steps match the torch.optim.AdamW formulas; clipping by global 
   assert.ok(Math.abs(m2[0] - 0.06) < 1e-4 && Math.abs(m2[1] - 0.08) < 1e-4, `m = ${m2}`);
   o2.dispose();
 });
+
+test("AdamW state round-trips through named arrays (the optimizer checkpoint layout)", async () => {
+  await initEngine();
+  const { stateToNamed, stateFromNamed } = await import("../src/train/optim");
+  const { sizeConfig } = await import("../src/model/config");
+  const { initParams, namedParams, paramsFromNamed } = await import("../src/model/params");
+  const { toTensors } = await import("../src/model/checkpoint");
+  const c = sizeConfig("tiny", { vocabSize: 40 });
+  const p = initParams(c, 1);
+  const st = { ...initAdamW(p), step: 7 };
+  const named = stateToNamed(st as never, (t) => namedParams(t as never));
+  const host = await toTensors(named);
+  assert.equal(host.step.data[0], 7);
+  const back = stateFromNamed(
+    Object.fromEntries(Object.entries(host).map(([k, t]) => [k, np.array(t.data).reshape(t.shape)])),
+    (leaves) => paramsFromNamed(c, leaves),
+  );
+  assert.equal(back.step, 7);
+  assert.deepEqual(back.m.embed.shape, [40, c.dModel]);
+});

@@ -15,6 +15,7 @@ commands:
   pretrain   language-modelling warm-up on the shared medical text
              --size tiny|workshop|small|reference (default workshop)  --out DIR (required)
              --steps N --batch N --seq-len N --lr X --seed N --corpus train|all --threads N
+             --vocab N (tokenizer size; 265 = bytes + specials only) --max-seconds S
              (writes DIR/metrics.jsonl, DIR/run.json, DIR/checkpoint/)
   sample     --checkpoint DIR --prompt TEXT [--n N] [--max-tokens N] [--temperature X]
              [--top-p X] [--seed N]
@@ -53,6 +54,8 @@ export async function run(argv: string[]): Promise<number> {
       seed: { type: "string" },
       corpus: { type: "string" },
       threads: { type: "string" },
+      vocab: { type: "string" },
+      "max-seconds": { type: "string" },
       checkpoint: { type: "string" },
       prompt: { type: "string" },
       n: { type: "string" },
@@ -87,6 +90,8 @@ export async function run(argv: string[]): Promise<number> {
       seqLen: num(values["seq-len"], "seq-len", d.seqLen),
       lr: num(values.lr, "lr", d.lr),
       seed: num(values.seed, "seed", d.seed),
+      maxSeconds: num(values["max-seconds"], "max-seconds", 0),
+      overrides: values.vocab ? { vocabSize: num(values.vocab, "vocab", 0) } : undefined,
       onLog: (m) => {
         if (m.step === 1 || m.step % 10 === 0 || m.held_out_loss !== undefined) {
           const held = m.held_out_loss !== undefined ? ` held-out ${m.held_out_loss.toFixed(3)}` : "";
@@ -94,7 +99,7 @@ export async function run(argv: string[]): Promise<number> {
         }
       },
     });
-    console.log(`done: final loss ${r.finalLoss.toFixed(3)}, held-out ${r.heldOutLoss?.toFixed(3) ?? "n/a"}, ${Math.round(r.tokensPerSecond)} tok/s`);
+    console.log(`done: ${r.steps} steps, final loss ${r.finalLoss.toFixed(3)}, held-out ${r.heldOutLoss?.toFixed(3) ?? "n/a"} (${r.heldOutBitsPerChar?.toFixed(3) ?? "n/a"} bits/char), ${Math.round(r.tokensPerSecond)} tok/s`);
     console.log(`checkpoint: ${r.checkpointDir}\nmetrics: ${r.metricsPath}`);
     r.model.dispose();
     return 0;

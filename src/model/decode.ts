@@ -59,7 +59,7 @@ export function decodeStep(p: Params, cache: KVCache, s: StepInputs, c: ModelCon
     const v = heads(qkv.slice([], [2 * d, 3 * d]));
     const kc = cache.k[l].mul(notWrite.ref).add(k.mul(s.write.ref)); // [B, H, S, hd]
     const vc = cache.v[l].mul(notWrite.ref).add(v.mul(s.write.ref));
-    const scores = np.matmul(q, kc.ref.transpose([0, 1, 3, 2])).mul(1 / Math.sqrt(hd)).add(bias.ref); // [B, H, 1, S]
+    const scores = np.einsum("bhqd,bhkd->bhqk", q, kc.ref).mul(1 / Math.sqrt(hd)).add(bias.ref); // [B, H, 1, S]
     const att = np.matmul(nn.softmax(scores, -1), vc.ref); // [B, H, 1, hd]
     k2.push(kc);
     v2.push(vc);

@@ -36,6 +36,8 @@ export interface PretrainOptions {
   tokenizerChars: number;
   evalEvery: number;
   saveEvery: number;
+  /** Stop after this many seconds of training (0 = no limit); the schedule still spans `steps`. */
+  maxSeconds?: number;
   /** Override model config fields (vocabSize sets the tokenizer size). */
   overrides?: Partial<ModelConfig>;
   /** Given documents instead of the shared corpus (tests). */
@@ -90,6 +92,8 @@ export interface PretrainResult {
   checkpointDir: string;
   finalLoss: number;
   heldOutLoss: number | null;
+  heldOutBitsPerChar: number | null;
+  steps: number;
   tokensPerSecond: number;
 }
 
@@ -125,6 +129,10 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   };
   const stream = toStream(train);
   const heldStream = toStream(held);
+  // Characters per held-out token: turns loss per token into bits per character, which compares
+  // tokenizers of different vocabularies fairly.
+  const heldChars = held.reduce((a, d) => a + d.text.length + 1, 0);
+  const charsPerToken = heldChars / Math.max(1, heldStream.length);
   writeFileAtomic(
     join(o.out, "run.json"),
     JSON.stringify({ ...o, documents: undefined, tokenizer: undefined, onLog: undefined, config, corpusDocs: docs.length, trainTokens: stream.length, heldOutTokens: heldStream.length, contaminated: o.corpus === "all" }, null, 2),
@@ -149,7 +157,10 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   let heldLoss: number | null = null;
   const t0 = performance.now();
   let tokens = 0;
+  let stepsDone = 0;
   for (let step = 0; step < o.steps; step++) {
+    if (o.maxSeconds && (performance.now() - t0) / 1000 > o.maxSeconds) break;
+    stepsDone = step + 1;
     const lr = cosineWithWarmup(step + 1, sched);
     const b = windowBatch(stream, o.batchSize, o.seqLen, rng, tok.ids.pad, config);
     const ts = performance.now();
@@ -165,9 +176,13 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
       tokens_per_s: tokens / ((performance.now() - t0) / 1000),
       rss_mb: process.memoryUsage().rss / 1e6,
     };
-    if ((step + 1) % o.evalEvery === 0 || step + 1 === o.steps) {
+    const timeUp = !!o.maxSeconds && (performance.now() - t0) / 1000 > o.maxSeconds;
+    if ((step + 1) % o.evalEvery === 0 || step + 1 === o.steps || timeUp) {
       heldLoss = await evalHeld();
-      if (heldLoss !== null) m.held_out_loss = heldLoss;
+      if (heldLoss !== null) {
+        m.held_out_loss = heldLoss;
+        m.held_out_bits_per_char = heldLoss / Math.LN2 / charsPerToken;
+      }
     }
     appendFileSync(metricsPath, JSON.stringify(m) + "\n");
     o.onLog?.(m);
@@ -179,6 +194,6 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
   const params = trainer.params;
   trainer.dispose();
   const model = new EmbeddedModel(params, config, tok);
-  await model.save(ckDir, { step: o.steps, stage: "pretrain", corpus: o.corpus, final_loss: lastLoss, held_out_loss: heldLoss });
-  return { model, metricsPath, checkpointDir: ckDir, finalLoss: lastLoss, heldOutLoss: heldLoss, tokensPerSecond: tps };
+  await model.save(ckDir, { step: stepsDone, stage: "pretrain", corpus: o.corpus, final_loss: lastLoss, held_out_loss: heldLoss });
+  return { model, metricsPath, checkpointDir: ckDir, finalLoss: lastLoss, heldOutLoss: heldLoss, heldOutBitsPerChar: heldLoss === null ? null : heldLoss / Math.LN2 / charsPerToken, steps: stepsDone, tokensPerSecond: tps };
 }

@@ -112,7 +112,7 @@ function block(L: LayerParams, x: np.Array, bias: np.Array, cos: np.Array, sin: 
   const q = rope(splitHeads(qkv.ref.slice([], [], [0, d]), B, T, H, hd), cos.ref, sin.ref);
   const k = rope(splitHeads(qkv.ref.slice([], [], [d, 2 * d]), B, T, H, hd), cos, sin);
   const v = splitHeads(qkv.slice([], [], [2 * d, 3 * d]), B, T, H, hd);
-  const scores = np.matmul(q, (keepKV ? k.ref : k).transpose([0, 1, 3, 2])).mul(1 / Math.sqrt(hd)).add(bias);
+  const scores = np.einsum("bhqd,bhkd->bhqk", q, keepKV ? k.ref : k).mul(1 / Math.sqrt(hd)).add(bias);
   const att = np.matmul(nn.softmax(scores, -1), keepKV ? v.ref : v);
   const o = linear(att.transpose([0, 2, 1, 3]).reshape([B, T, d]), L.wo);
   let y = x.add(o);

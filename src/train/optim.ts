@@ -118,3 +118,18 @@ export function stateToNamed(state: AdamWState<Tree>, names: (t: Tree) => Record
   out.step = np.array([state.step]);
   return out;
 }
+
+/** Inverse of stateToNamed: rebuild moments from named arrays (e.g. read from a checkpoint). */
+export function stateFromNamed<T extends Tree>(named: Record<string, np.Array>, build: (leaves: Record<string, np.Array>) => T): AdamWState<T> {
+  const m: Record<string, np.Array> = {};
+  const v: Record<string, np.Array> = {};
+  let step = 0;
+  for (const [k, a] of Object.entries(named)) {
+    if (k === "step") {
+      step = Number(a.dataSync()[0]);
+    } else if (k.startsWith("m.")) m[k.slice(2)] = a;
+    else if (k.startsWith("v.")) v[k.slice(2)] = a;
+    else throw new RangeError(`optimizer state: unexpected tensor '${k}'`);
+  }
+  return { step, m: build(m), v: build(v) };
+}
