@@ -78,3 +78,33 @@ test("missing files and unknown names fail before any work", async () => {
   writeFileSync(join(dir, "ok.jsonl"), "");
   checkConfigFiles(parseSftConfig({ data: { sources: [join(dir, "ok.jsonl")] } })); // exists: accepted
 });
+
+test("CLI: `train sft` prints config errors without a stack and exits 1; `train grpo` dispatches or says it is not there", async () => {
+  const { spawnSync } = await import("node:child_process");
+  const { existsSync: exists } = await import("node:fs");
+  const dir = mkdtempSync(join(tmpdir(), "sft-cli-"));
+  const cli = (args: string[]) => spawnSync(process.execPath, ["bin/medvlthinker.js", "train", ...args], { encoding: "utf8" });
+  writeFileSync(join(dir, "bad.json"), JSON.stringify({ out: join(dir, "run"), train: { lrr: 1 } }));
+  let r = cli(["sft", "--config", join(dir, "bad.json")]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^error: invalid SFT config:\n {2}train: unknown key\(s\) 'lrr'/);
+  assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/);
+  writeFileSync(join(dir, "broken.json"), "{ not json");
+  r = cli(["sft", "--config", join(dir, "broken.json")]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /broken\.json is not valid JSON/);
+  r = cli(["sft", "--config", join(dir, "missing.json")]);
+  assert.match(r.stderr, /missing\.json does not exist/);
+  writeFileSync(join(dir, "nodata.json"), JSON.stringify({ out: join(dir, "run"), data: { sources: [join(dir, "traces.jsonl")] } }));
+  r = cli(["sft", "--config", join(dir, "nodata.json")]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /traces\.jsonl' is neither a dataset name .* nor an existing file/);
+  assert.equal(exists(join(dir, "run")), false);
+  r = cli(["grpo", "--help"]);
+  if (exists("src/cli/train-grpo.ts")) assert.doesNotMatch(r.stderr, /not implemented yet/);
+  else {
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /train grpo: not implemented yet/);
+  }
+  assert.equal(cli(["--help"]).status, 0);
+});

@@ -12,7 +12,7 @@ import sharp from "sharp";
 import type { Item } from "../src/data/item";
 import { writeItemsJsonl } from "../src/data/jsonl";
 import { initEngine } from "../src/model/engine";
-import { numpy as np, tree, valueAndGrad } from "../src/model/jax";
+import { numpy as np, tree } from "../src/model/jax";
 import { EmbeddedModel } from "../src/model/model";
 import { namedParams, initParams, type Params } from "../src/model/params";
 import { TextTokenizer } from "../src/model/tokenizer";
@@ -22,7 +22,7 @@ import { buildPrompt } from "../src/prompt";
 import { readMetrics } from "../src/train/runs";
 import { buildMicroBatch, runSft, type SftMetrics } from "../src/train/sft";
 import { tokenizeItems } from "../src/train/sft-data";
-import { scaledNll, SftStepper } from "../src/train/sft-step";
+import { SftStepper } from "../src/train/sft-step";
 
 const DRUGS = ["Aspirin", "Heparin", "Insulin", "Warfarin"];
 function toyItem(i: number, images: Item["images"] = null): Item {
@@ -83,11 +83,13 @@ test("prompt tokens (and image positions) get no gradient: only the target is sc
   const isImage = await host(micro.inputs.isImage.ref);
   assert.equal(isImage.slice(0, T).reduce((a, x) => a + x, 0), imageTokens(c), "image tokens fill the image item's image positions");
 
-  const params = initParams(c, 3);
-  const g = valueAndGrad((p: Params, inp: typeof micro.inputs, tg: np.Array, m: np.Array) => scaledNll(p, inp, tg, m, np.array([1 / 50]), c));
+  // Gradients through the trainer's own path (SftStepper.gradients: the jitted value-and-grad it steps with).
+  const stepper = new SftStepper(initParams(c, 3), c, {});
   const targets = await host(micro.targets.ref);
   const gradsFor = async (tg: Float32Array | Int32Array) => {
-    const [loss, grads] = g(tree.ref(params), tree.map((a: np.Array) => a.ref, micro.inputs as never) as never, np.array(Int32Array.from(tg), { dtype: np.int32 }).reshape([3, T]), micro.mask.ref);
+    const inputs = tree.map((a: np.Array) => a.ref, micro.inputs as never) as never;
+    const tgArr = np.array(Int32Array.from(tg), { dtype: np.int32 }).reshape([3, T]);
+    const [loss, grads] = await stepper.gradients({ inputs, targets: tgArr, mask: micro.mask.ref }, 1 / 50);
     const out = { loss: (await loss.data())[0], grads: await flatParams(grads) };
     tree.dispose(grads);
     return out;
@@ -110,7 +112,8 @@ test("prompt tokens (and image positions) get no gradient: only the target is sc
   assert.notEqual(moved.loss, base.loss);
   assert.ok(maxDiff(moved.grads, base.grads) > 1e-6);
   tree.dispose(micro as never);
-  tree.dispose(params);
+  tree.dispose(stepper.params);
+  stepper.dispose();
 });
 
 test("gradient accumulation over 2 micro-batches equals one batch of both; one micro-batch equals LmTrainer.step", async () => {

@@ -1,13 +1,15 @@
 /**
- * One SFT optimizer step with gradient accumulation: value-and-grad of each micro-batch under
- * jit, gradients summed, then AdamW with global-norm clipping (src/train/optim.ts).
+ * One SFT optimizer step with gradient accumulation: value-and-grad of each micro-batch (jitted,
+ * model/grad.ts makeValueAndGrad, as LmTrainer), gradients summed, then AdamW with global-norm
+ * clipping (src/train/optim.ts).
  *
  * Each micro-batch's loss is its summed target NLL divided by the target tokens of the WHOLE step,
  * so the summed gradients are exactly those of the token-mean loss over the global batch, however
  * it is split (a micro-batch of short answers does not weigh as much as one of long traces).
  * With one micro-batch this is LmTrainer.step's computation (maskedNll + AdamW).
  */
-import { jit, numpy as np, tree, valueAndGrad } from "../model/jax";
+import { jit, numpy as np, tree } from "../model/jax";
+import { makeValueAndGrad, type ValueAndGrad } from "../model/grad";
 import type { ModelConfig } from "../model/config";
 import { namedParams, paramsFromNamed, type Params } from "../model/params";
 import type { Tensor } from "../model/safetensors";
@@ -37,7 +39,7 @@ type LossFn = (p: Params, inp: ModelInputs, targets: np.Array, mask: np.Array, s
 export class SftStepper {
   readonly opt: AdamW;
   state: AdamWState<Params>;
-  private vg: ((...a: Parameters<LossFn>) => [np.Array, Params]) & { dispose(): void };
+  private vg: ValueAndGrad<[np.Array, np.Array, np.Array]>;
   private lossFn: LossFn & { dispose(): void };
   private addFn: ((a: np.Array[], b: np.Array[]) => np.Array[]) & { dispose(): void };
 
@@ -45,7 +47,7 @@ export class SftStepper {
     this.opt = adamw(optim);
     this.state = initAdamW(params);
     const loss: LossFn = (p, inp, targets, mask, scale) => scaledNll(p, inp, targets, mask, scale, config);
-    this.vg = jit(valueAndGrad(loss)) as never;
+    this.vg = makeValueAndGrad(loss);
     this.lossFn = jit(loss) as never;
     this.addFn = jit((a: np.Array[], b: np.Array[]) => a.map((x, i) => x.add(b[i]))) as never;
   }
@@ -58,7 +60,7 @@ export class SftStepper {
     let def: unknown;
     const losses: np.Array[] = [];
     for (const m of micros) {
-      const [loss, grads] = this.vg(tree.ref(this.params), m.inputs, m.targets, m.mask, np.array([scale]));
+      const [loss, grads] = await this.gradients(m, scale);
       losses.push(loss);
       const [leaves, d] = tree.flatten(grads as never) as [np.Array[], unknown];
       def = d;
@@ -72,6 +74,14 @@ export class SftStepper {
     for (const l of losses) loss += (await l.data())[0];
     const gradNorm = (await r.gradNorm.data())[0];
     return { loss, gradNorm };
+  }
+
+  /**
+   * Loss and gradient tree of one micro-batch (consumed) at the current params: the loss is the
+   * micro-batch's summed target NLL times `scale`. The caller owns both results.
+   */
+  gradients(m: MicroBatch, scale: number): Promise<[np.Array, Params]> {
+    return this.vg(this.params, m.inputs, m.targets, m.mask, np.array([scale]));
   }
 
   /** Summed target NLL of a micro-batch (consumed) under the current params. */

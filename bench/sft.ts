@@ -1,0 +1,116 @@
+/**
+ * SFT speed on the workshop model: tokens/s of the real loop (runSft: batch building from
+ * examples, gradient accumulation, AdamW, metrics) against the engine's raw training throughput
+ * (LmTrainer.step on pre-built batches of the same shapes, compiled beforehand), in one process.
+ *
+ * The loop runs 2 epochs of the workshop preset on the HuatuoGPT-o1 traces; its figure is taken
+ * over epoch 2 (every shape already compiled), from the per-step metrics (step_ms covers building
+ * the batch and the step). Raw replays epoch 2's micro-batches through LmTrainer.step.
+ * `sft_whole_run_tokens_per_s` is the whole call: compilation, held-out loss and checkpoint included.
+ *
+ *   npx tsx bench/sft.ts
+ */
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadDataset } from "../src/data/registry";
+import { initEngine } from "../src/model/engine";
+import { EmbeddedModel } from "../src/model/model";
+import { initParams } from "../src/model/params";
+import { TextTokenizer } from "../src/model/tokenizer";
+import { LmTrainer } from "../src/model/trainstep";
+import { tree } from "../src/model/jax";
+import { REPO_ROOT } from "../src/paths";
+import { buildPrompt } from "../src/prompt";
+import { parseSftConfig } from "../src/train/config";
+import { Rng } from "../src/train/runs";
+import { buildMicroBatch, prepareSftData, runSft } from "../src/train/sft";
+import { planEpoch, targetTokens } from "../src/train/sft-data";
+import type { MicroBatch } from "../src/train/sft-step";
+
+async function workshopTokenizer(): Promise<TextTokenizer> {
+  const base = join(REPO_ROOT, "runs", "base-workshop", "checkpoint", "tokenizer.json");
+  if (existsSync(base)) return TextTokenizer.load(base);
+  const items = (await loadDataset("huatuo-o1")).items;
+  return TextTokenizer.fit(items.map((it) => `${buildPrompt(it)}\n${it.reasoning ?? ""}`), 2048);
+}
+
+export async function run(): Promise<Record<string, number | string>> {
+  await initEngine();
+  const dir = mkdtempSync(join(tmpdir(), "bench-sft-"));
+  try {
+    const tok = await workshopTokenizer();
+    const init = join(dir, "init");
+    const m0 = await EmbeddedModel.create("workshop", tok, 0);
+    await m0.save(init);
+    m0.dispose();
+    const cfg = parseSftConfig({
+      preset: "workshop",
+      out: join(dir, "run"),
+      model: { init, size: "workshop" },
+      data: { excludeEval: ["medmcqa"] },
+      train: { epochs: 2, evalEvery: 0, saveEvery: 0, saveEpochs: false },
+    });
+
+    // The loop.
+    const t0 = performance.now();
+    const r = await runSft(cfg, { progress: false, log: () => {} });
+    const wallS = (performance.now() - t0) / 1000;
+    const perEpoch = r.totalSteps / 2;
+    const epoch2 = r.metrics.filter((m) => m.step > perEpoch);
+    const loopTokens = epoch2.reduce((s, m) => s + m.tokens, 0);
+    const loopS = epoch2.reduce((s, m) => s + m.step_ms, 0) / 1000;
+    const mc = r.model.config;
+    r.model.dispose();
+
+    // Raw: epoch 2's micro-batches, pre-built, through LmTrainer.step.
+    const data = await prepareSftData(cfg, tok, mc);
+    const lengths = data.train.map((e) => e.ids.length);
+    const counts = data.train.map((e) => targetTokens(e));
+    const rng = new Rng(cfg.train.seed);
+    const plan = () => planEpoch(lengths, counts, rng.shuffle(data.train.map((_, i) => i)), cfg.train, mc.maxSeq, rng);
+    plan(); // epoch 1
+    const micros = plan().flatMap((s) => s.micro);
+    const trainer = new LmTrainer(initParams(mc, 0), mc, { lr: 1e-3, beta1: 0.9, beta2: 0.95, weightDecay: 0.01, maxGradNorm: 1 });
+    const build = (m: { rows: number[]; length: number }) => buildMicroBatch(data.train, m.rows, m.length, cfg.train.microBatch, mc, tok);
+    for (const len of [...new Set(micros.map((m) => m.length))]) {
+      const b = (await build(micros.find((m) => m.length === len)!)).micro;
+      await trainer.step(b.inputs, b.targets, b.mask, 1e-4); // compile this shape
+    }
+    const built: { micro: MicroBatch; tokens: number }[] = [];
+    for (const m of micros) built.push(await build(m));
+    let rawS = 0;
+    let rawTokens = 0;
+    for (const b of built) {
+      const s = performance.now();
+      await trainer.step(b.micro.inputs, b.micro.targets, b.micro.mask, 1e-4);
+      rawS += (performance.now() - s) / 1000;
+      rawTokens += b.tokens;
+    }
+    tree.dispose(trainer.params);
+    trainer.dispose();
+
+    const loopTps = loopTokens / loopS;
+    const rawTps = rawTokens / rawS;
+    return {
+      model: `workshop (d ${mc.dModel}, ${mc.nLayers} layers, context ${mc.maxSeq}); micro-batch ${cfg.train.microBatch} x accumulation ${cfg.train.gradAccum}`,
+      train_examples: data.train.length,
+      steps_timed: epoch2.length,
+      micro_batches_timed: micros.length,
+      sft_loop_tokens_per_s: Math.round(loopTps),
+      raw_lmtrainer_tokens_per_s: Math.round(rawTps),
+      loop_fraction_of_raw_pct: Number(((100 * loopTps) / rawTps).toFixed(1)),
+      sft_whole_run_tokens_per_s: Math.round(r.tokensPerSecond),
+      sft_whole_run_s: Number(wallS.toFixed(1)),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// Run directly (npx tsx bench/sft.ts), not when imported by a bench runner.
+if (process.argv[1] && /bench[\\/]sft\.ts$/.test(process.argv[1])) {
+  run().then((r) => {
+    for (const [k, v] of Object.entries(r)) console.log(`${k.padEnd(30)} ${v}`);
+  });
+}
