@@ -14,7 +14,7 @@ import type { ModelConfig } from "../model/config";
 import { namedParams, paramsFromNamed, type Params } from "../model/params";
 import type { Tensor } from "../model/safetensors";
 import { tokenLogprobs, type ModelInputs } from "../model/transformer";
-import { adamw, initAdamW, stateToNamed, type AdamW, type AdamWConfig, type AdamWState, type Tree } from "./optim";
+import { adamw, initAdamW, stateFromNamed, stateToNamed, type AdamW, type AdamWConfig, type AdamWState, type Tree } from "./optim";
 
 export interface MicroBatch {
   inputs: ModelInputs;
@@ -94,18 +94,14 @@ export class SftStepper {
     return stateToNamed(this.state as unknown as AdamWState<Tree>, (t) => namedParams(t as unknown as Params));
   }
 
-  /** Replace the optimizer state with one read from a checkpoint. */
+  /** Replace the optimizer state with one read from a checkpoint (optim.ts stateFromNamed). */
   restoreOptimizer(tensors: Record<string, Tensor>, step: number): void {
-    const part = (prefix: string): Params => {
-      const named: Record<string, np.Array> = {};
-      for (const [k, t] of Object.entries(tensors)) if (k.startsWith(prefix)) named[k.slice(prefix.length)] = np.array(t.data).reshape(t.shape);
-      return paramsFromNamed(this.config, named);
-    };
-    const m = part("m.");
-    const v = part("v.");
+    const named: Record<string, np.Array> = {};
+    for (const [k, t] of Object.entries(tensors)) named[k] = np.array(t.data).reshape(t.shape);
+    const restored = stateFromNamed(named, (leaves) => paramsFromNamed(this.config, leaves));
     tree.dispose(this.state.m);
     tree.dispose(this.state.v);
-    this.state = { step, m, v };
+    this.state = { ...restored, step };
   }
 
   dispose(): void {
