@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, utimesSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { binomialPmf, GuessPolicy } from "../src/curate/baselines";
+import { binomialPmf, expectedGuessHistogram, GuessPolicy } from "../src/curate/baselines";
 import { curate } from "../src/curate/curate";
 import { curationRows, findCuratedSet, keepReason, keptBySource } from "../src/curate/explain";
 import { makeDatasets } from "./helpers/fake-openai-server";
@@ -21,6 +21,16 @@ describe("guessing baseline", () => {
     assert.ok(Math.abs(p[0] - 0.75 ** 16) < 1e-15);
     assert.ok(Math.abs(p[1] - 16 * 0.25 * 0.75 ** 15) < 1e-15);
     assert.deepEqual(binomialPmf(2, 0.5), [0.25, 0.5, 0.25]);
+  });
+
+  test("expectedGuessHistogram mixes binomials by option count", () => {
+    const yesNo = { options: { A: "Yes", B: "No" } };
+    const four = { options: { A: "a", B: "b", C: "c", D: "d" } };
+    assert.deepEqual(expectedGuessHistogram([yesNo, yesNo], 2), [0.25, 0.5, 0.25]);
+    const mixed = expectedGuessHistogram([yesNo, four], 2);
+    const want = [0, 1, 2].map((c) => (binomialPmf(2, 0.5)[c] + binomialPmf(2, 0.25)[c]) / 2);
+    mixed.forEach((x, c) => assert.ok(Math.abs(x - want[c]) < 1e-15));
+    assert.deepEqual(expectedGuessHistogram([], 3), [0, 0, 0, 0]);
   });
 
   test("GuessPolicy: deterministic per seed, always in format, pass counts binomial on 4-option items", async () => {

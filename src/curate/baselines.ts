@@ -35,3 +35,19 @@ export function binomialPmf(k: number, p: number): number[] {
   }
   return out;
 }
+
+/**
+ * The guesser's expected histogram over a pool (fractions, c = 0..k): the mean over items of
+ * Binomial(k, 1 / number of options). Yes/no items centre on k/2, four-option items on k/4.
+ */
+export function expectedGuessHistogram(items: readonly Pick<Item, "options">[], k: number): number[] {
+  const out = new Array<number>(k + 1).fill(0);
+  if (items.length === 0) return out;
+  const byOptions = new Map<number, number>();
+  for (const it of items) {
+    const m = Object.keys(it.options).length;
+    byOptions.set(m, (byOptions.get(m) ?? 0) + 1);
+  }
+  for (const [m, count] of byOptions) binomialPmf(k, 1 / m).forEach((p, c) => (out[c] += (p * count) / items.length));
+  return out;
+}
