@@ -28,8 +28,9 @@ const BASE = { imageSize: 64, patchSize: 16, maxImages: 1, ropeBase: 10000, norm
 
 export const SIZES: Record<SizeName, ModelConfig> = {
   tiny: { ...BASE, vocabSize: 512, dModel: 32, nLayers: 2, nHeads: 2, dMlp: 64, maxSeq: 64, imageSize: 32 },
-  workshop: { ...BASE, vocabSize: 2048, dModel: 128, nLayers: 4, nHeads: 4, dMlp: 384, maxSeq: 256 },
-  small: { ...BASE, vocabSize: 4096, dModel: 256, nLayers: 6, nHeads: 8, dMlp: 768, maxSeq: 512, imageSize: 96 },
+  // Context 512: a MedQA prompt is ~300 of these tokens, plus room for a short reasoning trace.
+  workshop: { ...BASE, vocabSize: 2048, dModel: 128, nLayers: 4, nHeads: 4, dMlp: 384, maxSeq: 512 },
+  small: { ...BASE, vocabSize: 4096, dModel: 256, nLayers: 6, nHeads: 8, dMlp: 768, maxSeq: 1024, imageSize: 96 },
   reference: { ...BASE, vocabSize: 4096, dModel: 256, nLayers: 4, nHeads: 4, dMlp: 1024, maxSeq: 256 },
 };
 

@@ -48,8 +48,8 @@ export interface PretrainOptions {
 
 export const PRETRAIN_DEFAULTS: Record<string, Omit<PretrainOptions, "size" | "out">> = {
   tiny: { steps: 30, batchSize: 4, seqLen: 64, lr: 3e-3, warmupRatio: 0.1, weightDecay: 0.01, seed: 0, corpus: "train", tokenizerChars: 300_000, evalEvery: 10, saveEvery: 0 },
-  workshop: { steps: 400, batchSize: 8, seqLen: 128, lr: 2e-3, warmupRatio: 0.05, weightDecay: 0.01, seed: 0, corpus: "train", tokenizerChars: 2_000_000, evalEvery: 50, saveEvery: 200 },
-  small: { steps: 3000, batchSize: 8, seqLen: 256, lr: 1e-3, warmupRatio: 0.05, weightDecay: 0.01, seed: 0, corpus: "train", tokenizerChars: 4_000_000, evalEvery: 200, saveEvery: 500 },
+  workshop: { steps: 400, batchSize: 4, seqLen: 256, lr: 2e-3, warmupRatio: 0.05, weightDecay: 0.01, seed: 0, corpus: "train", tokenizerChars: 2_000_000, evalEvery: 50, saveEvery: 200 },
+  small: { steps: 3000, batchSize: 4, seqLen: 512, lr: 1e-3, warmupRatio: 0.05, weightDecay: 0.01, seed: 0, corpus: "train", tokenizerChars: 4_000_000, evalEvery: 200, saveEvery: 500 },
   reference: { steps: 1000, batchSize: 8, seqLen: 256, lr: 1e-3, warmupRatio: 0.05, weightDecay: 0.01, seed: 0, corpus: "train", tokenizerChars: 4_000_000, evalEvery: 100, saveEvery: 500 },
 };
 
