@@ -300,7 +300,18 @@ describe("grade CLI", () => {
     const { stdout } = await promisify(execFile)(process.execPath, [join(REPO_ROOT, "bin/medvlthinker.js"), "grade", file, "--items", items, "--json", "--out", out]);
     const report = JSON.parse(stdout);
     assert.equal(report.overall.n_items, 4);
-    assert.equal(readFileSync(out, "utf8").trim().split("\n").length, 4);
+    const regraded = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    assert.equal(regraded.length, 4);
+    // upstream's regrade fields: "The answer is: no" now counts; "(A)"... stays wrong in item 2
+    assert.deepEqual(
+      regraded[0].parsed_outputs.map((o: { pred_letter: string; is_correct: boolean }) => [o.pred_letter, o.is_correct]),
+      [["B", true], ["B", true], ["A", false]],
+    );
+    assert.deepEqual(
+      [regraded[0].prev_num_correct, regraded[0].num_correct, regraded[0].majority_vote_pred_letter, regraded[0].majority_at_num_rollouts, regraded[0].options],
+      [1, 2, "B", true, { A: "Yes", B: "No" }],
+    );
+    assert.deepEqual([regraded[1].majority_vote_pred_letter, regraded[1].pass_at_num_rollouts], ["(A)", false]);
     const fail = await promisify(execFile)(process.execPath, [join(REPO_ROOT, "bin/medvlthinker.js"), "grade", join(dir, "missing.jsonl")]).catch((e) => e);
     assert.equal(fail.code, 1);
     assert.match(fail.stderr, /^error: cannot read/);

@@ -17,7 +17,7 @@ import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { DataError } from "../data/item";
 import { loadAny } from "../data/registry";
-import { gradeResponse, sampleMetrics, type GradeOptions, type GradeResult, type SampleMetrics } from "../grade";
+import { gradeResponse, majorityVote, sampleMetrics, type GradeOptions, type GradeResult, type SampleMetrics } from "../grade";
 
 const HELP = `usage: medvlthinker grade <predictions.jsonl> [options]
 
@@ -30,7 +30,8 @@ options:
                        any file the data layer reads (interchange parquet/jsonl, MedAgentsBench...);
                        matched by hash, id, dataset_name + dataset_index, else row = dataset_index
   --json               print the metrics as JSON
-  --out FILE.jsonl     also write one graded line per input line (atomic write)
+  --out FILE.jsonl     also write each input line regraded, with the fields upstream's
+                       regrade_eval_results.py adds (atomic write)
   --llava-med-rule     upstream --llava_med_rule: an option matches if its text occurs in the answer
   --loose              variant: read letters written "(B)", "**B**", "Option B", "B. ..." too
   -h, --help           this help`;
@@ -45,7 +46,10 @@ export interface GradedLine {
   line: number;
   dataset_name: string;
   answer_label: string;
+  options: Record<string, string>;
   grades: GradeResult[];
+  /** The input line as read. */
+  source: Record<string, unknown>;
 }
 
 type Json = Record<string, unknown>;
@@ -230,7 +234,7 @@ export async function gradeFile(file: string, opts: GradeOptions & { items?: str
     const responses = responsesOf(value, file, where);
     if (responses.length === 0) throw new DataError(file, where, "responses", "is empty");
     const grades = responses.map((r) => gradeResponse(r, gold.options, gold.answer_label, opts));
-    out.push({ line, dataset_name: gold.dataset_name, answer_label: gold.answer_label, grades });
+    out.push({ line, dataset_name: gold.dataset_name, answer_label: gold.answer_label, options: gold.options, grades, source: value });
   }
   return out;
 }
@@ -276,6 +280,35 @@ export function formatReport(r: GradeReport): string {
   return rows.map((row) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ")).join("\n");
 }
 
+/**
+ * One output line: the input line with the fields upstream regrade_eval_results.py writes
+ * (parsed_outputs[].pred_letter / is_correct, num_correct, prev_num_correct,
+ * majority_vote_pred_letter, average_num_correct, pass_at_num_rollouts, majority_at_num_rollouts,
+ * options), so its analysis notebooks read it, plus our per-sample `grades`.
+ */
+export function regradedLine(l: GradedLine): Record<string, unknown> {
+  const src = l.source;
+  const votes = l.grades.map((g) => g.vote);
+  const numCorrect = l.grades.filter((g) => g.correct).length;
+  const majority = majorityVote(votes) ?? null;
+  const out: Record<string, unknown> = { ...src };
+  if (Array.isArray(src.parsed_outputs)) {
+    out.parsed_outputs = src.parsed_outputs.map((o, i) => ({ ...(o && typeof o === "object" ? o : { output_text: o }), pred_letter: votes[i], is_correct: l.grades[i].correct }));
+  }
+  out.dataset_name = l.dataset_name;
+  out.answer_label = l.answer_label;
+  out.prev_num_correct = typeof src.num_correct === "number" ? src.num_correct : -1;
+  out.num_rollouts = l.grades.length;
+  out.num_correct = numCorrect;
+  out.majority_vote_pred_letter = majority;
+  out.average_num_correct = numCorrect / l.grades.length;
+  out.pass_at_num_rollouts = numCorrect > 0;
+  out.majority_at_num_rollouts = majority === l.answer_label;
+  out.options = l.options;
+  out.grades = l.grades;
+  return out;
+}
+
 export async function run(argv: string[]): Promise<number> {
   let parsed;
   try {
@@ -307,7 +340,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   const report = summarize(lines);
   if (values.out) {
-    const body = lines.map((l) => JSON.stringify({ line: l.line, dataset_name: l.dataset_name, answer_label: l.answer_label, grades: l.grades })).join("\n");
+    const body = lines.map((l) => JSON.stringify(regradedLine(l))).join("\n");
     const tmp = `${values.out}.tmp-${process.pid}`;
     await writeFile(tmp, body ? body + "\n" : "");
     await rename(tmp, values.out);
