@@ -17,7 +17,7 @@ import { join } from "node:path";
 import type { Item } from "../data/item";
 import { itemHash } from "../eval/harness";
 import { CONFIG_FILE, readResults, recordKey, RESULTS_FILE, ResultWriter, writeFileAtomic, type ResultRecord } from "../eval/store";
-import type { Policy, SamplingParams } from "../policy/policy";
+import type { Completion, Policy, SamplingParams } from "../policy/policy";
 import { computeReward, type RewardOptions } from "../reward";
 import { ConfigError, curateIdentity, curateRunDir, curateRunHash, type CurateConfig } from "./config";
 
@@ -203,7 +203,7 @@ export async function estimatePassCounts(sources: PassRateSource[], policy: Poli
       while (next < tasks.length && batch.length < config.batchSize && (batch.length === 0 || sameRequest(tasks[next], batch[0]))) batch.push(tasks[next++]);
       if (batch.length === 0) return;
       const params: SamplingParams = { ...config.sampling, n: batch[0].missing.length, seed: config.sampling.seed + batch[0].missing[0] };
-      let completions;
+      let completions: Completion[][];
       try {
         sent++;
         completions = await policy.sample(
