@@ -9,8 +9,15 @@
  *    whole stripped response instead (which then almost never matches).
  * 3. Correct (1) if the answer, stripped and lowercased, equals "{letter}. {text}", the letter, or
  *    the option text (each stripped and lowercased); else 0.
- * Consequence kept on purpose: when two options differ only in case (MedXpertQA Text-345,
- * Text-1978), the text of the wrong one also scores 1. Letters still tell them apart.
+ * Consequences kept on purpose (tested on the real data):
+ * - Options differing only in case are indistinguishable by text: if one is gold, the other's text
+ *   also scores 1, and `predicted` names the first in letter order. In MedXpertQA Text-345 and
+ *   Text-1978 neither is gold, so only `predicted` is affected (G's text maps to A). Letters and
+ *   "L. text" still tell them apart.
+ * - An option text that is a letter wins over that letter (MedQA 709, options A:"B" B:"C" ...:
+ *   the answer "B" is read as option A's text and scores 1 when A is gold).
+ * - A gold text with a newline (5 MedQA and 8 MedXpertQA items) cannot be written on one answer
+ *   line; only its letter can score.
  *
  * Everything is indexOf scanning: linear time in the response length, no regex backtracking.
  */
