@@ -1,13 +1,14 @@
 // `medvlthinker data ...` end to end: stats --json, convert both ways, overlap, exit codes.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import { REPO_ROOT, hasSharedData } from "../src/paths";
 
 const dir = mkdtempSync(join(tmpdir(), "mvt-cli-data-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
 const bin = join(REPO_ROOT, "bin", "medvlthinker.js");
 
 function cli(...args: string[]): { code: number; out: string; err: string } {
@@ -29,9 +30,10 @@ describe("data CLI", { skip: !hasSharedData() && "no shared data" }, () => {
   });
 
   test("convert: dataset -> parquet -> jsonl keeps every item; stats agree", () => {
+    // Image paths only (--no-embed-images) keeps this fast; embedded bytes are tested in data-parquet.
     const pq = join(dir, "slake.parquet");
     const jl = join(dir, "slake.jsonl");
-    assert.equal(cli("convert", "slake", "--out", pq).code, 0);
+    assert.equal(cli("convert", "slake", "--out", pq, "--no-embed-images").code, 0);
     const c2 = cli("convert", pq, "--out", jl);
     assert.equal(c2.code, 0, c2.err);
     assert.match(c2.out, /wrote 1061 items/);

@@ -1,13 +1,14 @@
 // Bad input: errors name the file, the record and the field; skipBad collects instead of throwing.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import { DataError, validateItem } from "../src/data/item";
 import { loadPath, sniffFormat } from "../src/data/registry";
 
 const dir = mkdtempSync(join(tmpdir(), "mvt-data-errors-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
 const good = { realidx: 0, question: "Q?", options: { A: "x", B: "y" }, answer_idx: "B", answer: "y" };
 
 function medagents(lines: string[]): string {

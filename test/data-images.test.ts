@@ -1,9 +1,9 @@
 // Images: the paper's resize rule (pure), decoding real VQA-RAD / SLAKE files, clear errors.
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import sharp from "sharp";
 import { DataError } from "../src/data/item";
 import { imageToDataUrl, loadImage, resizeDims, resizeForModel } from "../src/data/images";
@@ -11,6 +11,7 @@ import { loadDataset } from "../src/data/registry";
 import { hasSharedData } from "../src/paths";
 
 const dir = mkdtempSync(join(tmpdir(), "mvt-images-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("resize rule (short side >= 28, long side <= 1024, aspect kept, truncated)", () => {
   test("worked examples", () => {

@@ -1,10 +1,10 @@
 // HF parquet in the interchange schema: round trip with image bytes, and bounded memory on a large file.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, statSync } from "node:fs";
+import { mkdtempSync, statSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import sharp from "sharp";
@@ -14,6 +14,7 @@ import { parquetFileMetadata, readParquetAll, readParquetItems, writeParquetItem
 import { loadPath } from "../src/data/registry";
 
 const dir = mkdtempSync(join(tmpdir(), "mvt-parquet-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 async function png(w: number, h: number, seed: number): Promise<Uint8Array> {
   const raw = Buffer.alloc(w * h * 3);
