@@ -123,3 +123,20 @@ describe("images and layouts", () => {
     assert.throws(() => sniffFormat(f), (e: unknown) => e instanceof DataError && e.record === "line 1");
   });
 });
+
+describe("MedXpertQA-MM with its images present (a full download)", () => {
+  test("images beside the file are referenced and no warning is given", async () => {
+    const d = mkdtempSync(join(dir, "mxqa-"));
+    mkdirSync(join(d, "images"));
+    writeFileSync(join(d, "images", "MM-0-a.jpeg"), "x");
+    const rec = { id: "MM-0", question: "Q?\nAnswer Choices: (A) a (B) b", options: [{ letter: "A", content: "a" }, { letter: "B", content: "b" }], label: ["B"], images: [{ image_path: "MM-0-a.jpeg" }], medical_task: "Diagnosis", body_system: "Skeletal", question_type: "Reasoning" };
+    const f = join(d, "medxpertqa_mm_input.jsonl");
+    writeFileSync(f, JSON.stringify(rec) + "\n" + JSON.stringify({ ...rec, id: "MM-1", images: [{ image_path: "MM-1-a.jpeg" }] }) + "\n");
+    const r = await loadPath(f);
+    assert.equal(r.items[0].images![0].path, join(d, "images", "MM-0-a.jpeg"));
+    assert.equal(r.items[0].question, "Q?");
+    assert.equal(r.items[1].images, null);
+    assert.equal(r.warnings.length, 1);
+    assert.match(r.warnings[0], /images not found for 1 questions/);
+  });
+});

@@ -147,3 +147,14 @@ describe("bounded memory", () => {
     assert.ok(peak < size / 4, `peak ${(peak / 1e6).toFixed(1)} MB for a ${(size / 1e6).toFixed(1)} MB file`);
   });
 });
+
+test("an HF download folder (data/*.parquet shards) loads every shard in order", async () => {
+  const hf = join(dir, "MedVLThinker-Eval");
+  const { mkdirSync } = await import("node:fs");
+  mkdirSync(join(hf, "data"), { recursive: true });
+  await writeParquetItems(join(hf, "data", "test-00000-of-00002.parquet"), [item(0, null), item(1, null)]);
+  await writeParquetItems(join(hf, "data", "test-00001-of-00002.parquet"), [item(2, null)]);
+  const r = await loadPath(hf);
+  assert.deepEqual(r.items.map((i) => i.dataset_index), [0, 1, 2]);
+  assert.ok(r.warnings.some((w) => w.includes("2 parquet shards")));
+});

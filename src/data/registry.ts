@@ -137,11 +137,32 @@ function medAgentsName(file: string): string {
   return dir || basename(file).replace(/\.jsonl$/, "");
 }
 
+/**
+ * Parquet shards of a Hugging Face download folder: `*.parquet` in the folder or in its `data/`
+ * subfolder (HF names them `test-00000-of-00002.parquet`, ...), in name order; [] when none.
+ */
+export function parquetShards(dir: string): string[] {
+  for (const d of [dir, join(dir, "data")]) {
+    if (!existsSync(d) || !statSync(d).isDirectory()) continue;
+    const files = readdirSync(d).filter((f) => f.endsWith(".parquet")).sort();
+    if (files.length) return files.map((f) => join(d, f));
+  }
+  return [];
+}
+
 /** Load any supported file or folder; the format is sniffed from the name and the content. */
 export async function loadPath(path: string, opts: LoadOptions = {}): Promise<LoadResult> {
   const abs = resolve(path);
   if (!existsSync(abs)) throw new DataError(abs, "-", "(file)", "no such file or folder");
-  const file = statSync(abs).isDirectory() ? fileInFolder(abs) : abs;
+  const isDir = statSync(abs).isDirectory();
+  const shards = isDir ? parquetShards(abs) : [];
+  if (shards.length) {
+    // An HF dataset download: every shard, streamed one row group at a time.
+    const c = new Collector(abs, !!opts.skipBad);
+    for (const f of shards) for await (const chunk of readParquetItems(f, { skipBad: !!opts.skipBad, skipped: c.skipped })) c.items.push(...chunk);
+    return finish(basename(abs), c, opts, shards.length > 1 ? [`read ${shards.length} parquet shards`] : []);
+  }
+  const file = isDir ? fileInFolder(abs) : abs;
   const split = opts.split ?? "all";
   const b = !!opts.skipBad;
   const fmt = sniffFormat(file);
