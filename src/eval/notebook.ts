@@ -1,0 +1,334 @@
+/**
+ * What notebook 05 shows about evaluation runs: which embedded checkpoints exist (base, SFT,
+ * GRPO), the paper's nearest rows beside ours, a grouped bar chart, example responses with their
+ * grades, the flips of a paired comparison, and how to point the harness at a served model.
+ * Pure functions over reports and records; the notebook cells only call them.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import type { Item } from "../data/item";
+import { checkpointFingerprint } from "../curate/policies";
+import { listCheckpoints } from "../train/runs";
+import type { Figure, Trace } from "../viz/plotly";
+import { BENCHMARKS } from "./benchmarks";
+import type { Comparison } from "./compare";
+import { findPaperRow, type PaperRow } from "./paper";
+import type { Report } from "./report";
+import type { ResultRecord } from "./store";
+
+/** The paper's row closest to each training stage of the embedded model (3B, text-only training data). */
+export const PAPER_ANALOGUE: Record<string, string> = {
+  base: "Qwen2.5-VL-3B-Instruct base",
+  sft: "MedVLThinker-3B SFT(m23k)",
+  grpo: "MedVLThinker-3B RL(m23k)",
+};
+
+export interface FoundModel {
+  /** Short label for tables and charts: base, sft, grpo. */
+  label: string;
+  stage: string;
+  /** The checkpoint folder. */
+  dir: string;
+  /** sha256 of its weights (first 10 hex): part of the eval run's model name, so retrained weights never reuse cached answers. */
+  fingerprint: string;
+  /** Eval model name: `<label>-<preset>-<fingerprint>`. */
+  name: string;
+  /** Paper row shown beside it (PAPER_ANALOGUE), or null. */
+  paperModel: string | null;
+}
+
+function readJson(path: string): Record<string, unknown> | null {
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}
+
+function hasWeights(dir: string): boolean {
+  return existsSync(join(dir, "config.json")) && existsSync(join(dir, "model.safetensors"));
+}
+
+/**
+ * The checkpoint a training run folder offers: the one its summary.json reports (SFT: the
+ * report epoch, as the paper reports epoch 3; GRPO: the final one), else its latest complete one.
+ */
+export function runCheckpoint(runDir: string): string | null {
+  const summary = readJson(join(runDir, "summary.json"));
+  for (const k of ["reportCheckpoint", "finalCheckpoint"]) {
+    const d = summary?.[k];
+    if (typeof d === "string" && hasWeights(resolve(runDir, d))) return resolve(runDir, d);
+  }
+  const all = listCheckpoints(join(runDir, "checkpoints")).filter((c) => hasWeights(c.dir));
+  return all.length ? all[all.length - 1].dir : null;
+}
+
+/**
+ * The embedded models there are to evaluate for a preset: the base model (`baseDir`, its
+ * checkpoint) and every `runs/<stage>-<preset>` training folder (sft-workshop, grpo-smoke, ...)
+ * that holds a checkpoint. Base first, then sft, then grpo, then any other stage by name.
+ */
+export function discoverModels(o: { preset: string; baseDir: string; runsRoot?: string }): FoundModel[] {
+  const out: FoundModel[] = [];
+  const make = (label: string, stage: string, dir: string): FoundModel => {
+    const fingerprint = checkpointFingerprint(dir);
+    return { label, stage, dir, fingerprint, name: `${label}-${o.preset}-${fingerprint}`, paperModel: PAPER_ANALOGUE[stage] ?? null };
+  };
+  const baseCk = join(resolve(o.baseDir), "checkpoint");
+  if (hasWeights(baseCk)) out.push(make("base", "base", baseCk));
+  const root = resolve(o.runsRoot ?? join(resolve(o.baseDir), ".."));
+  if (!existsSync(root)) return out;
+  const suffix = `-${o.preset}`;
+  const found: FoundModel[] = [];
+  for (const name of readdirSync(root).sort()) {
+    if (!name.endsWith(suffix) || name.startsWith("base-") || name.startsWith("eval")) continue;
+    const stage = name.slice(0, -suffix.length);
+    if (!/^[a-z][a-z0-9]*$/.test(stage)) continue;
+    const ck = runCheckpoint(join(root, name));
+    if (ck) found.push(make(stage, stage, ck));
+  }
+  const rank = (s: string) => (s === "sft" ? 0 : s === "grpo" ? 1 : 2);
+  found.sort((a, b) => rank(a.stage) - rank(b.stage) || (a.stage < b.stage ? -1 : 1));
+  return [...out, ...found];
+}
+
+/** Accuracy (percent) of a uniform guess over each item's options: the floor to compare with. */
+export function chanceAccuracy(items: Pick<Item, "options">[]): number {
+  if (items.length === 0) return NaN;
+  return (100 * items.reduce((s, it) => s + 1 / Math.max(1, Object.keys(it.options).length), 0)) / items.length;
+}
+
+function benchLabel(id: string): string {
+  return BENCHMARKS.find((b) => b.id === id)?.label ?? id;
+}
+
+const r1 = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 10) / 10);
+
+export interface LabelledReport {
+  label: string;
+  report: Report;
+}
+
+/** The paper rows to show: each report's matched row, then `extra` ("MODEL TRAINING"), without repeats. */
+export function paperRowsFor(reports: LabelledReport[], rows: PaperRow[], extra: string[] = []): PaperRow[] {
+  const out: PaperRow[] = [];
+  const add = (r: PaperRow | null) => {
+    if (r && !out.includes(r)) out.push(r);
+  };
+  for (const { report } of reports) add(report.paperRow && (rows.find((x) => x.model === report.paperRow!.model && x.training === report.paperRow!.training) ?? report.paperRow));
+  for (const e of extra) add(findPaperRow(e, rows, e));
+  return out;
+}
+
+/**
+ * The results table as the paper prints it: one row per model (ours, then the paper's rows, then
+ * chance), one column per benchmark evaluated (percent, one decimal). Only benchmarks with a
+ * paper column get paper figures; the others are left empty there.
+ */
+export function resultsRows(reports: LabelledReport[], paperRows: PaperRow[], chance: Record<string, number> = {}): Record<string, unknown>[] {
+  const ids: string[] = [];
+  for (const { report } of reports) for (const s of report.summaries) if (!ids.includes(s.benchmark)) ids.push(s.benchmark);
+  const rows: Record<string, unknown>[] = [];
+  for (const { label, report } of reports) {
+    const row: Record<string, unknown> = { model: `ours: ${label}`, source: report.model };
+    for (const id of ids) row[benchLabel(id)] = r1(report.summaries.find((s) => s.benchmark === id)?.accuracy);
+    rows.push(row);
+  }
+  for (const p of paperRows) {
+    const row: Record<string, unknown> = { model: `paper: ${p.model} ${p.training}`.trim(), source: "arXiv 2508.02669" };
+    for (const id of ids) {
+      const col = BENCHMARKS.find((b) => b.id === id)?.paperColumn;
+      row[benchLabel(id)] = col && p.scores[col] !== undefined ? p.scores[col] : null;
+    }
+    rows.push(row);
+  }
+  if (Object.keys(chance).length) {
+    const row: Record<string, unknown> = { model: "chance (uniform guess)", source: "1 / options, averaged" };
+    for (const id of ids) row[benchLabel(id)] = r1(chance[id]);
+    rows.push(row);
+  }
+  return rows;
+}
+
+const OURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b"];
+const PAPER = ["#9ecae1", "#fc9272", "#a1d99b", "#bcbddc", "#c49c94"];
+
+/**
+ * Grouped bars per benchmark: each of our models (solid, with its 95% bootstrap interval) and the
+ * paper's rows (hatched, lighter), plus a chance marker per benchmark. Benchmarks without a paper
+ * column show only ours.
+ */
+export function comparisonFigure(reports: LabelledReport[], paperRows: PaperRow[], o: { chance?: Record<string, number>; title?: string } = {}): Figure {
+  const ids: string[] = [];
+  for (const { report } of reports) for (const s of report.summaries) if (!ids.includes(s.benchmark)) ids.push(s.benchmark);
+  const x = ids.map(benchLabel);
+  const data: Trace[] = [];
+  reports.forEach(({ label, report }, i) => {
+    const ss = ids.map((id) => report.summaries.find((s) => s.benchmark === id));
+    data.push({
+      type: "bar",
+      name: `ours: ${label}`,
+      x,
+      y: ss.map((s) => r1(s?.accuracy)),
+      marker: { color: OURS[i % OURS.length] },
+      error_y: {
+        type: "data",
+        symmetric: false,
+        array: ss.map((s) => (s && Number.isFinite(s.ci_hi) ? s.ci_hi - s.accuracy : 0)),
+        arrayminus: ss.map((s) => (s && Number.isFinite(s.ci_lo) ? s.accuracy - s.ci_lo : 0)),
+        thickness: 1,
+        width: 3,
+      },
+      hovertemplate: "%{x}: %{y:.1f}%<extra>ours: " + label + "</extra>",
+    });
+  });
+  paperRows.forEach((p, i) => {
+    data.push({
+      type: "bar",
+      name: `paper: ${p.model} ${p.training}`.trim(),
+      x,
+      y: ids.map((id) => {
+        const col = BENCHMARKS.find((b) => b.id === id)?.paperColumn;
+        return col && p.scores[col] !== undefined ? p.scores[col] : null;
+      }),
+      marker: { color: PAPER[i % PAPER.length], pattern: { shape: "/", fgcolor: "#555", size: 6, solidity: 0.2 } },
+      hovertemplate: "%{x}: %{y:.1f}%<extra>paper</extra>",
+    });
+  });
+  if (o.chance && Object.keys(o.chance).length) {
+    data.push({
+      type: "scatter",
+      mode: "markers",
+      name: "chance (uniform guess)",
+      x,
+      y: ids.map((id) => r1(o.chance![id])),
+      marker: { symbol: "line-ew-open", size: 44, color: "#000", line: { width: 2 } },
+      hovertemplate: "%{x}: chance %{y:.1f}%<extra></extra>",
+    });
+  }
+  return {
+    data,
+    layout: {
+      title: { text: o.title ?? "Accuracy per benchmark: ours vs the paper" },
+      barmode: "group",
+      bargap: 0.2,
+      yaxis: { title: { text: "accuracy (%)" }, range: [0, 100] },
+      legend: { orientation: "h", y: -0.18 },
+      margin: { t: 60, b: 110 },
+      height: 460,
+    },
+  };
+}
+
+function clip(s: string, n: number): string {
+  const flat = s.replace(/\s+/g, " ").trim();
+  return flat.length > n ? `${flat.slice(0, n)}…` : flat;
+}
+
+/**
+ * A few graded responses per benchmark (first run and sample): right ones first, then wrong,
+ * so a table shows both when both exist. `items` gives the question text.
+ */
+export function exampleRows(records: ResultRecord[], items: Record<string, Item[]> = {}, o: { perBenchmark?: number; clip?: number } = {}): Record<string, unknown>[] {
+  const per = o.perBenchmark ?? 2;
+  const width = o.clip ?? 160;
+  const byBench = new Map<string, ResultRecord[]>();
+  for (const r of records) {
+    if (r.run !== 0 || r.sample !== 0) continue;
+    if (!byBench.has(r.benchmark)) byBench.set(r.benchmark, []);
+    byBench.get(r.benchmark)!.push(r);
+  }
+  const rows: Record<string, unknown>[] = [];
+  for (const [bench, rs] of byBench) {
+    const sorted = [...rs].sort((a, b) => a.index - b.index);
+    const right = sorted.filter((r) => r.correct);
+    const wrong = sorted.filter((r) => !r.correct);
+    const pick: ResultRecord[] = [];
+    for (let k = 0; pick.length < per && (k < right.length || k < wrong.length); k++) {
+      if (k < right.length && pick.length < per) pick.push(right[k]);
+      if (k < wrong.length && pick.length < per) pick.push(wrong[k]);
+    }
+    for (const r of pick) {
+      const item = items[bench]?.[r.index];
+      rows.push({
+        benchmark: benchLabel(bench),
+        item: r.index,
+        question: item ? clip(item.question, 90) : "",
+        gold: r.gold,
+        read: r.extracted ?? null,
+        via: r.via ?? "",
+        predicted: r.predicted,
+        correct: r.correct,
+        finish: r.finish_reason,
+        response: clip(r.response, width),
+      });
+    }
+  }
+  return rows;
+}
+
+/** The items a paired comparison flipped, with their questions (first `limit`). */
+export function flipRows(cmp: Comparison, items: Record<string, Item[]> = {}, limit = 10): Record<string, unknown>[] {
+  return cmp.flips.slice(0, limit).map((f) => ({
+    benchmark: benchLabel(f.benchmark),
+    item: f.index_a,
+    question: items[f.benchmark]?.[f.index_a] ? clip(items[f.benchmark][f.index_a].question, 90) : "",
+    "right in": f.winner,
+    "A share right": Math.round(f.score_a * 100) / 100,
+    "B share right": Math.round(f.score_b * 100) / 100,
+  }));
+}
+
+export interface ServerTarget {
+  baseURL: string;
+  model: string;
+  /** Items per benchmark (null: all). */
+  limit: number | null;
+  paperModel: string | null;
+}
+
+/**
+ * The served model to evaluate, from MEDVLTHINKER_BASE_URL and MEDVLTHINKER_MODEL (and optionally
+ * MEDVLTHINKER_EVAL_LIMIT, "all" or a number, default 50; MEDVLTHINKER_PAPER_MODEL), or null when
+ * no URL is set. The API key is read by OpenAIPolicy itself and never passes through here.
+ */
+export function serverFromEnv(env: NodeJS.ProcessEnv = process.env): ServerTarget | null {
+  const baseURL = env.MEDVLTHINKER_BASE_URL?.trim();
+  if (!baseURL) return null;
+  const model = env.MEDVLTHINKER_MODEL?.trim();
+  if (!model) throw Object.assign(new Error("MEDVLTHINKER_BASE_URL is set but MEDVLTHINKER_MODEL is not: set it to the name the server serves (e.g. Qwen/Qwen2.5-VL-3B-Instruct)"), { name: "ConfigError" });
+  const raw = env.MEDVLTHINKER_EVAL_LIMIT?.trim() || "50";
+  let limit: number | null = null;
+  if (raw !== "all") {
+    limit = Number(raw);
+    if (!Number.isInteger(limit) || limit < 1) throw Object.assign(new Error(`MEDVLTHINKER_EVAL_LIMIT: expected a positive integer or "all", got '${raw}'`), { name: "ConfigError" });
+  }
+  return { baseURL, model, limit, paperModel: env.MEDVLTHINKER_PAPER_MODEL?.trim() || null };
+}
+
+/** How to point the harness at a served model (markdown), shown when no URL is set. */
+export function serverInstructions(): string {
+  return [
+    "No served model configured: set `MEDVLTHINKER_BASE_URL` (and `MEDVLTHINKER_MODEL`) before starting Jupyter, then rerun this cell.",
+    "",
+    "| server | start it | MEDVLTHINKER_BASE_URL |",
+    "|:-|:-|:-|",
+    "| vLLM | `vllm serve Qwen/Qwen2.5-VL-3B-Instruct --port 8000` | `http://127.0.0.1:8000/v1` |",
+    "| SGLang | `python -m sglang.launch_server --model-path Qwen/Qwen2.5-VL-3B-Instruct --port 30000` | `http://127.0.0.1:30000/v1` |",
+    "| llama.cpp | `llama-server -m MODEL.gguf --mmproj MMPROJ.gguf --port 8080` | `http://127.0.0.1:8080/v1` |",
+    "| Ollama | `ollama serve` (then `ollama pull qwen2.5vl:3b`) | `http://127.0.0.1:11434/v1` |",
+    "",
+    "`MEDVLTHINKER_MODEL` is the name the server serves (vLLM: the HF path or `--served-model-name`; Ollama: the tag).",
+    "Optional: `MEDVLTHINKER_EVAL_LIMIT` (items per benchmark, default 50, `all` for the full sets), `MEDVLTHINKER_PAPER_MODEL`",
+    "(the paper row to compare with, e.g. `MedVLThinker-3B RL(m23k)`), and an API key in `MEDVLTHINKER_API_KEY` or `OPENAI_API_KEY`",
+    "for hosted endpoints (local servers need none). The same run from a terminal:",
+    "`node bin/medvlthinker.js eval --base-url URL --model NAME --benchmarks vqa-rad,slake`.",
+  ].join("\n");
+}
+
+/** `runs/<folder>` of a path, for short labels. */
+export function shortPath(dir: string): string {
+  const parts = resolve(dir).split(/[\\/]/);
+  const i = parts.lastIndexOf("runs");
+  return i >= 0 ? parts.slice(i).join("/") : basename(dir);
+}
