@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { clearNotebook, dirtyCells, formatNotebook, listNotebooks, readNotebook, type Notebook } from "../scripts/lib/notebook-files";
 import { jupyterStatus, notebookTimeout, trimKernelFrames } from "../scripts/lib/run-notebook";
 import { REPO_ROOT } from "../src/paths";
+import { checkWithTslabTypeScript } from "../scripts/check-tslab";
 
 const tmp = mkdtempSync(join(tmpdir(), "nbrunner-test-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -98,6 +99,26 @@ describe("notebook files", () => {
     const r = spawnSync(process.execPath, ["--import", "tsx", join(REPO_ROOT, "scripts", "clear-notebooks.ts"), p], { cwd: REPO_ROOT, encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(dirtyCells(readNotebook(p)), []);
+  });
+});
+
+describe("tslab's TypeScript", () => {
+  test("check-tslab names the file of an error only TypeScript 5.0 reports, and passes clean code", () => {
+    const ok = join(tmp, "ok.ts");
+    const bad = join(tmp, "bad.ts");
+    writeFileSync(ok, "export const x: number = 1;\n");
+    // TypeScript 5.5+ infers `isNum` as a type predicate (npm run typecheck passes); 5.0 does not:
+    writeFileSync(bad, "export const isNum = (x: unknown) => typeof x === 'number';\nconst v: unknown = 1;\nexport const y: number = [v].filter(isNum)[0];\n");
+    assert.deepEqual(checkWithTslabTypeScript([ok]).errors, []);
+    const r = checkWithTslabTypeScript([bad]);
+    assert.equal(r.version, "5.0.4");
+    assert.equal(r.errors.length, 1, r.errors.join("\n"));
+    assert.match(r.errors[0], /bad\.ts:3:14 - TS2322: Type 'unknown' is not assignable to type 'number'/);
+  });
+
+  test("every file in src/ type-checks under tslab's TypeScript 5.0.4 (what notebooks compile)", () => {
+    const r = spawnSync(process.execPath, ["--import", "tsx", join(REPO_ROOT, "scripts", "check-tslab.ts")], { cwd: REPO_ROOT, encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr + r.stdout);
   });
 });
 

@@ -164,6 +164,9 @@ export function describeFailure(r: NotebookResult): string {
   const lines = [`${r.name}: ${f.kind} in ${where}`];
   if (f.source) lines.push("--- cell source ---", f.source.trimEnd());
   lines.push("--- error ---", trimKernelFrames(f.error).trimEnd() || "(no error text)");
+  if (/^\d+:\d+ - /m.test(f.error) && /\bimport\b/.test(f.source)) {
+    lines.push("(a type error may come from a file the cell imports, compiled by tslab's TypeScript 5.0.4; `npx tsx scripts/check-tslab.ts` names the file)");
+  }
   lines.push(`--- executed copy: ${r.output} ---`);
   return lines.join("\n");
 }
