@@ -13,7 +13,7 @@
  */
 import type { ImageRef, Item } from "../data/item";
 import { isOpen } from "../data/item";
-import { excludeOverlap } from "../data/overlap";
+import { excludeOverlap, normText } from "../data/overlap";
 import { isDatasetName, loadDataset, loadPath } from "../data/registry";
 import { loadBenchmarks } from "../eval/benchmarks";
 import { gradeResponse } from "../grade";
@@ -45,6 +45,8 @@ export interface SftDataReport {
   overlap: { excluded: ItemRef[]; perBenchmark: Record<string, number> };
   disagreeing: DisagreeingTrace[];
   disagreeingKept: boolean;
+  /** Items whose source flagged a different answer text that is a rewording of the key (kept). */
+  reworded: ItemRef[];
   limited: number;
   warnings: string[];
 }
@@ -56,15 +58,59 @@ export interface SftItems {
 
 const ref = (it: Item): ItemRef => ({ dataset_name: it.dataset_name, dataset_index: it.dataset_index });
 
+/** Dice similarity of the character trigrams of two texts (lowercased, punctuation dropped). */
+export function textSimilarity(a: string, b: string): number {
+  const grams = (s: string) => {
+    const t = `  ${normText(s)} `;
+    const m = new Map<string, number>();
+    for (let i = 0; i + 3 <= t.length; i++) m.set(t.slice(i, i + 3), (m.get(t.slice(i, i + 3)) ?? 0) + 1);
+    return m;
+  };
+  const ga = grams(a);
+  const gb = grams(b);
+  let shared = 0;
+  let na = 0;
+  let nb = 0;
+  for (const v of ga.values()) na += v;
+  for (const v of gb.values()) nb += v;
+  for (const [k, v] of ga) shared += Math.min(v, gb.get(k) ?? 0);
+  return na + nb === 0 ? 0 : (2 * shared) / (na + nb);
+}
+
+export type VerifiedVerdict = "rewording" | "other-option" | "unverifiable";
+
 /**
- * Why a trace disagrees with the gold answer, or null. Sources of evidence: the loader's check
- * (HuatuoGPT-o1: `answer` vs `Ground-True Answer`, misc.answer_check "differs"), a trace answer
- * stored in misc.trace_answer, and an `<answer>` block inside the trace itself.
+ * Which option a source's verified answer text (HuatuoGPT-o1 `Ground-True Answer`) stands for:
+ * "rewording" when the keyed option is clearly the most similar (typo fixes such as "hea failure"
+ * -> "heart failure", "TGA" -> "Transposition of the Great Arteries (TGA)"), "other-option" when
+ * another option clearly is, "unverifiable" when no option is clearly closest ("None", "2 & 3").
+ * Clearly: similarity >= 0.1 and at least 1.25 times the runner-up.
+ */
+export function verifiedAnswerVerdict(it: Pick<Item, "options" | "answer_label">, verified: string): { verdict: VerifiedVerdict; closest: string | null } {
+  const scored = Object.entries(it.options)
+    .map(([letter, text]) => ({ letter, s: textSimilarity(text, verified) }))
+    .sort((x, y) => y.s - x.s);
+  const [best, second] = scored;
+  const clear = best && best.s >= 0.1 && best.s >= 1.25 * (second?.s ?? 0);
+  if (!clear) return { verdict: "unverifiable", closest: null };
+  return { verdict: best.letter === it.answer_label ? "rewording" : "other-option", closest: best.letter };
+}
+
+/**
+ * Why a trace disagrees with the gold answer, or null when it agrees (or its source's answer is
+ * a rewording of the keyed option). Evidence: the loader's check (HuatuoGPT-o1: `answer` differs
+ * from `Ground-True Answer`, misc.answer_check "differs", judged by verifiedAnswerVerdict), a
+ * trace answer in misc.trace_answer, and an `<answer>` block inside the trace itself.
  */
 export function traceDisagreement(it: Item): DisagreeingTrace | null {
   const gold = `${it.answer_label}. ${it.answer}`;
   const out = (traceAnswer: string, why: string): DisagreeingTrace => ({ ...ref(it), gold, traceAnswer, why });
-  if (it.misc?.answer_check === "differs") return out(String(it.misc.ground_truth_answer ?? "?"), "the source's verified answer differs from the keyed option");
+  if (it.misc?.answer_check === "differs") {
+    const verified = String(it.misc.ground_truth_answer ?? "");
+    const v = verifiedAnswerVerdict(it, verified);
+    if (v.verdict === "other-option") return out(verified, `the source's verified answer matches option ${v.closest}, not the key`);
+    if (v.verdict === "unverifiable") return out(verified, "the source's verified answer differs from the key and matches no option clearly");
+  }
   const stated = it.misc?.trace_answer;
   if (typeof stated === "string" && stated.trim()) {
     const g = gradeResponse(`<answer>${stated}</answer>`, it.options, it.answer_label);
@@ -107,10 +153,12 @@ export async function loadSftItems(data: SftConfig["data"]): Promise<SftItems> {
   }
 
   const disagreeing: DisagreeingTrace[] = [];
+  const reworded: ItemRef[] = [];
   const agreeing: Item[] = [];
   for (const it of kept) {
     const d = traceDisagreement(it);
     if (d) disagreeing.push(d);
+    else if (it.misc?.answer_check === "differs") reworded.push(ref(it));
     if (!d || data.keepDisagreeing) agreeing.push(it);
   }
   if (disagreeing.length) {
@@ -119,7 +167,7 @@ export async function loadSftItems(data: SftConfig["data"]): Promise<SftItems> {
   const items = data.limit !== null ? agreeing.slice(0, data.limit) : agreeing;
   return {
     items,
-    report: { loaded, sources, noReasoning, open, overlap: { excluded, perBenchmark }, disagreeing, disagreeingKept: data.keepDisagreeing, limited: agreeing.length - items.length, warnings },
+    report: { loaded, sources, noReasoning, open, overlap: { excluded, perBenchmark }, disagreeing, disagreeingKept: data.keepDisagreeing, reworded, limited: agreeing.length - items.length, warnings },
   };
 }
 

@@ -45,14 +45,15 @@ export function showLossCurves(runOrMetrics: string | SftMetrics[], title?: stri
   showPlot(f.data, f.layout);
 }
 
-export interface SampleRow {
+/** A type alias (not an interface) so rows pass as Record<string, unknown> to showTable. */
+export type SampleRow = {
   item: string;
   gold: string;
   completion: string;
   format: boolean;
   predicted: string | null;
   reward: number;
-}
+};
 
 /** One completion per item under the published prompt, scored with the training reward. */
 export async function sampleWithRewards(model: EmbeddedModel, items: Item[], o: { maxNewTokens?: number; temperature?: number; seed?: number; clip?: number } = {}): Promise<SampleRow[]> {
