@@ -1,0 +1,241 @@
+/**
+ * The GRPO actor: log-probs of sampled responses (old policy, frozen reference) and the clipped
+ * policy update, as verl's dp_actor does it. One micro-batch = R rows (prompt + response, right
+ * padded to T); the loss is src/train/core.ts computeActorLoss on per-token log-probs, divided by
+ * the number of micro-batches in the mini-batch (verl's gradient accumulation); gradients are
+ * summed over the micro-batches of a mini-batch, then one AdamW step (global-norm clipping).
+ * value-and-grad and the scoring pass are jit-compiled (one compile per (R, T) shape).
+ */
+import { jit, lax, nn, numpy as np, tree, valueAndGrad } from "../model/jax";
+import { buildBatch, type Sequence } from "../model/batch";
+import type { ModelConfig } from "../model/config";
+import { namedParams, paramsFromNamed, type Params } from "../model/params";
+import type { Tensor } from "../model/safetensors";
+import type { TextTokenizer } from "../model/tokenizer";
+import { forward, tokenLogprobs, type ModelInputs } from "../model/transformer";
+import { computeActorLoss, maskedMean, type ActorLossOptions } from "./core";
+import { adamw, initAdamW, stateToNamed, type AdamW, type AdamWConfig, type AdamWState, type Tree } from "./optim";
+
+/** One training row: a prompt and one sampled response with its advantage. */
+export interface GrpoRow {
+  promptIds: number[];
+  images: Float32Array[];
+  responseIds: number[];
+  advantage: number;
+  /** The sampler's log-probs of responseIds (used when old log-probs are not recomputed). */
+  samplerLogprobs?: number[];
+}
+
+export interface ActorLossSettings extends Omit<ActorLossOptions, "microBatchScale"> {
+  klLossCoef: number;
+  entropyCoeff: number;
+}
+
+/** Per micro-batch metrics (means over micro-batches are logged). */
+export interface UpdateMetrics {
+  pg_loss: number;
+  pg_clipfrac: number;
+  pg_clipfrac_lower: number;
+  ppo_kl: number;
+  /** KL to the reference (the configured estimator, aggregated as the loss); 0 when off. */
+  kl_loss: number;
+  /** Masked mean token entropy of the current policy. */
+  entropy: number;
+  grad_norm: number;
+  /** Optimizer steps taken. */
+  updates: number;
+}
+
+type LossArgs = [p: Params, inp: ModelInputs, targets: np.Array, old: np.Array, adv: np.Array, mask: np.Array, ref: np.Array, scale: np.Array];
+type Aux = { pgLoss: np.Array; pgClipfrac: np.Array; pgClipfracLower: np.Array; ppoKl: np.Array; klLoss: np.Array; entropy: np.Array };
+
+/**
+ * The differentiated function of one micro-batch: verl's policy loss (+ KL, - entropy) times
+ * `scale`, with metrics as aux. Consumes everything it is given (pass tree.ref(params)).
+ */
+export function grpoMicroLoss(c: ModelConfig, s: ActorLossSettings): (...a: LossArgs) => [np.Array, Aux] {
+  return (p, inp, targets, old, adv, mask, ref, scale) => {
+    const logits = forward(p, inp, c);
+    const logpAll = nn.logSoftmax(logits, -1);
+    const logp = logpAll.ref.mul(nn.oneHot(targets, c.vocabSize)).sum(-1);
+    // Entropy from the log-softmax (no division, see core.ts computeEntropy); differentiated only when used.
+    const lpE = s.entropyCoeff !== 0 ? logpAll : lax.stopGradient(logpAll);
+    const ent = np.sum(np.exp(lpE.ref).mul(lpE), -1).neg();
+    const out = computeActorLoss(
+      { oldLogProb: old, logProb: logp, advantages: adv, responseMask: mask.ref, refLogProb: ref, entropy: s.entropyCoeff !== 0 ? ent.ref : undefined },
+      { ...s, microBatchScale: 1 },
+    );
+    const entropy = lax.stopGradient(maskedMean(ent, mask));
+    const loss = out.loss.mul(scale.reshape([]));
+    return [loss, { pgLoss: out.pgLoss, pgClipfrac: out.pgClipfrac, pgClipfracLower: out.pgClipfracLower, ppoKl: out.ppoKl, klLoss: out.klLoss ?? np.zeros([]), entropy }];
+  };
+}
+
+export interface MicroPlan {
+  rows: number[];
+  /** Padded length. */
+  length: number;
+}
+
+/** Padded length: the longest row rounded up to `multiple`, at most maxSeq. */
+export function padLength(n: number, multiple: number, maxSeq: number): number {
+  return Math.min(maxSeq, Math.ceil(n / multiple) * multiple);
+}
+
+/** Mini-batches (consecutive rows) cut into micro-batches of at most `microRows` rows. */
+export function planMiniBatches(rows: GrpoRow[], miniRows: number, microRows: number, padMultiple: number, maxSeq: number): MicroPlan[][] {
+  const out: MicroPlan[][] = [];
+  for (let i = 0; i < rows.length; i += miniRows) {
+    const mini: MicroPlan[] = [];
+    const end = Math.min(rows.length, i + miniRows);
+    for (let j = i; j < end; j += microRows) {
+      const idx = Array.from({ length: Math.min(microRows, end - j) }, (_, k) => j + k);
+      const longest = Math.max(...idx.map((r) => rows[r].promptIds.length + rows[r].responseIds.length));
+      mini.push({ rows: idx, length: padLength(longest, padMultiple, maxSeq) });
+    }
+    out.push(mini);
+  }
+  return out;
+}
+
+export class GrpoActor {
+  readonly opt: AdamW;
+  state: AdamWState<Params>;
+  private vg: ((...a: LossArgs) => [[np.Array, Aux], Params]) & { dispose(): void };
+  private lpFn: ((p: Params, inp: ModelInputs, targets: np.Array) => np.Array) & { dispose(): void };
+  private addFn: ((a: np.Array[], b: np.Array[]) => np.Array[]) & { dispose(): void };
+
+  /**
+   * `params` is the policy (owned and updated); `ref` the frozen reference (owned; null when
+   * klLossCoef is 0). `microRows` fixes the compiled batch size.
+   */
+  constructor(
+    public params: Params,
+    public ref: Params | null,
+    readonly config: ModelConfig,
+    private readonly tok: TextTokenizer,
+    optim: Partial<AdamWConfig>,
+    readonly loss: ActorLossSettings,
+    readonly microRows: number,
+  ) {
+    this.opt = adamw(optim);
+    this.state = initAdamW(params);
+    this.vg = jit(valueAndGrad(grpoMicroLoss(config, loss), { hasAux: true })) as never;
+    this.lpFn = jit((p: Params, inp: ModelInputs, targets: np.Array) => tokenLogprobs(p, inp, targets, config)) as never;
+    this.addFn = jit((a: np.Array[], b: np.Array[]) => a.map((x, i) => x.add(b[i]))) as never;
+  }
+
+  /** The engine inputs of a micro-batch (padded with empty rows to microRows) and its mask. */
+  private batch(rows: GrpoRow[], length: number): { inputs: ModelInputs; targets: np.Array; mask: Float32Array } {
+    const seqs: (Sequence & { promptLength: number })[] = rows.map((r) => ({ ids: [...r.promptIds, ...r.responseIds], images: r.images, promptLength: r.promptIds.length }));
+    while (seqs.length < this.microRows) seqs.push({ ids: [this.tok.ids.pad], promptLength: 1 });
+    // Position t predicts ids[t + 1]: response tokens are scored at P-1 .. n-2 (padding rows: none).
+    const mask = new Float32Array(this.microRows * length);
+    rows.forEach((r, k) => {
+      const n = Math.min(r.promptIds.length + r.responseIds.length, length);
+      for (let t = r.promptIds.length - 1; t + 1 < n; t++) mask[k * length + t] = 1;
+    });
+    const b = buildBatch(seqs, this.config, { pad: "right", length, padId: this.tok.ids.pad, imageTokenId: this.tok.ids.image });
+    return { inputs: b.inputs, targets: b.targets, mask };
+  }
+
+  /** Per-position log-probs [microRows * T] of the rows' next tokens under `params` (not consumed). */
+  async logprobs(params: Params, rows: GrpoRow[], length: number): Promise<Float32Array> {
+    const b = this.batch(rows, length);
+    return new Float32Array((await this.lpFn(tree.ref(params), b.inputs, b.targets).data()) as Float32Array);
+  }
+
+  /** The sampler's log-probs laid out like `logprobs` (position P-1+j holds response token j). */
+  samplerLayout(rows: GrpoRow[], length: number): Float32Array {
+    const out = new Float32Array(this.microRows * length);
+    rows.forEach((r, b) => {
+      const lp = r.samplerLogprobs ?? [];
+      const P = r.promptIds.length;
+      for (let j = 0; j < r.responseIds.length && P - 1 + j < length; j++) out[b * length + P - 1 + j] = lp[j] ?? 0;
+    });
+    return out;
+  }
+
+  /**
+   * One mini-batch update: value-and-grad of each micro-batch (old and reference log-probs given
+   * per micro-batch, laid out [microRows * T]), gradients summed, one AdamW step at `lr`.
+   */
+  async updateMiniBatch(rows: GrpoRow[], micros: MicroPlan[], old: Float32Array[], refLp: (Float32Array | null)[], lr: number): Promise<Omit<UpdateMetrics, "updates">> {
+    const scale = 1 / micros.length;
+    let acc: np.Array[] | null = null;
+    let def: unknown;
+    const auxes: Aux[] = [];
+    micros.forEach((m, i) => {
+      const R = this.microRows;
+      const T = m.length;
+      const b = this.batch(m.rows.map((r) => rows[r]), T);
+      const adv = new Float32Array(R * T);
+      m.rows.forEach((r, k) => {
+        for (let t = 0; t < T; t++) adv[k * T + t] = rows[r].advantage * b.mask[k * T + t];
+      });
+      const ref = refLp[i] ?? new Float32Array(R * T);
+      const [[, aux], grads] = this.vg(
+        tree.ref(this.params),
+        b.inputs,
+        b.targets,
+        np.array(old[i]).reshape([R, T]),
+        np.array(adv).reshape([R, T]),
+        np.array(b.mask).reshape([R, T]),
+        np.array(ref).reshape([R, T]),
+        np.array([scale]),
+      );
+      auxes.push(aux);
+      const [leaves, d] = tree.flatten(grads as never) as [np.Array[], unknown];
+      def = d;
+      acc = acc === null ? leaves : this.addFn(acc, leaves);
+    });
+    const grads = tree.unflatten(def as never, acc!) as unknown as Params;
+    const r = this.opt.step(this.params, grads, this.state, lr);
+    this.params = r.params;
+    this.state = r.state;
+    const mean = async (k: keyof Aux) => {
+      let s = 0;
+      for (const a of auxes) s += (await a[k].data())[0];
+      return s / auxes.length;
+    };
+    return {
+      pg_loss: await mean("pgLoss"),
+      pg_clipfrac: await mean("pgClipfrac"),
+      pg_clipfrac_lower: await mean("pgClipfracLower"),
+      ppo_kl: await mean("ppoKl"),
+      kl_loss: await mean("klLoss"),
+      entropy: await mean("entropy"),
+      grad_norm: (await r.gradNorm.data())[0],
+    };
+  }
+
+  /** Optimizer moments as named arrays for a checkpoint (the caller disposes `step`). */
+  optimizerArrays(): Record<string, np.Array> {
+    return stateToNamed(this.state as unknown as AdamWState<Tree>, (t) => namedParams(t as unknown as Params));
+  }
+
+  restoreOptimizer(tensors: Record<string, Tensor>, step: number): void {
+    const part = (prefix: string): Params => {
+      const named: Record<string, np.Array> = {};
+      for (const [k, t] of Object.entries(tensors)) if (k.startsWith(prefix)) named[k.slice(prefix.length)] = np.array(t.data).reshape(t.shape);
+      return paramsFromNamed(this.config, named);
+    };
+    const m = part("m.");
+    const v = part("v.");
+    tree.dispose(this.state.m);
+    tree.dispose(this.state.v);
+    this.state = { step, m, v };
+  }
+
+  /** Frees the compiled functions, optimizer moments and the reference (not the policy params). */
+  dispose(): void {
+    this.vg.dispose();
+    this.lpFn.dispose();
+    this.addFn.dispose();
+    this.opt.dispose();
+    tree.dispose(this.state.m);
+    tree.dispose(this.state.v);
+    if (this.ref) tree.dispose(this.ref);
+    this.ref = null;
+  }
+}

@@ -1,0 +1,351 @@
+/**
+ * GRPO (RLVR, the paper's second paradigm) as one resumable run, in verl's pieces:
+ *
+ *   prompts of the step -> rollout (n samples per prompt, token ids + log-probs)
+ *   -> reward (the published rule) -> advantage (per-group normalised, core.ts)
+ *   -> old log-probs (recomputed, or the sampler's) and reference log-probs (frozen initial model)
+ *   -> mini-batches x PPO epochs of clipped policy loss + KL (core.ts computeActorLoss) -> AdamW
+ *   -> metrics.jsonl per step, samples.jsonl, checkpoints.
+ *
+ * Determinism: the prompt order comes from one seeded Rng per epoch and each step's sampling seed
+ * from (seed, step); a checkpoint stores the weights, the optimizer moments and step, and the Rng
+ * state at the start of the epoch with the position in it, so `resume` repeats exactly the steps an
+ * uninterrupted run would take. The reference model is saved once in <run>/reference.
+ * The CLI (`medvlthinker train grpo`) and notebook 04 both call trainGrpo.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { ensureBaseModel } from "../model/base";
+import { loadCheckpoint, saveCheckpoint } from "../model/checkpoint";
+import type { ModelConfig } from "../model/config";
+import { initEngine } from "../model/engine";
+import { EmbeddedModel } from "../model/model";
+import type { Params } from "../model/params";
+import { Sampler } from "../model/sampler";
+import type { TextTokenizer } from "../model/tokenizer";
+import { createProgress } from "../viz/progress";
+import { computeGrpoOutcomeAdvantage, MEDVLTHINKER_GRPO_LOSS } from "./core";
+import { checkGrpoConfigFiles, parseGrpoConfig, type GrpoConfig, type GrpoConfigInput } from "./grpo-config";
+import { loadGrpoItems, type GrpoDataReport } from "./grpo-data";
+import { GrpoActor, planMiniBatches, type GrpoRow, type UpdateMetrics } from "./grpo-step";
+import { formatWarmup } from "./grpo-warmup";
+import { encodePrompt, rolloutStats, sampleGroups, scoreSamples, type RolloutStats, type ScoredSample } from "./rollout";
+import {
+  ConfigError,
+  hashSeed,
+  latestCheckpoint,
+  MetricsWriter,
+  openRun,
+  pruneCheckpoints,
+  readCheckpointState,
+  readMetrics,
+  Rng,
+  truncateMetrics,
+  writeCheckpoint,
+  writeJsonAtomic,
+} from "./runs";
+
+export const REFERENCE_DIR = "reference";
+export const SAMPLES_FILE = "samples.jsonl";
+
+/** One line of metrics.jsonl. */
+export interface GrpoStepMetrics extends RolloutStats, UpdateMetrics {
+  step: number;
+  epoch: number;
+  lr: number;
+  adv_mean: number;
+  adv_std: number;
+  adv_min: number;
+  adv_max: number;
+  /** Seconds spent sampling, scoring (rewards, old and reference log-probs) and updating. */
+  sample_s: number;
+  score_s: number;
+  update_s: number;
+  step_s: number;
+  /** Response tokens sampled per second of sampling. */
+  sample_tokens_per_s: number;
+}
+
+export interface GrpoTrainerState {
+  step: number;
+  epoch: number;
+  stepInEpoch: number;
+  epochRngState: number;
+  optimizerStep: number;
+}
+
+export interface TrainGrpoOptions {
+  /** Continue the run in config.out from its latest checkpoint. */
+  resume?: boolean;
+  /** Replace an existing run in config.out. */
+  overwrite?: boolean;
+  /** Progress bar (default true). */
+  progress?: boolean;
+  /** Stop after the current step, writing a checkpoint (Ctrl-C in the CLI). */
+  signal?: AbortSignal;
+  /** Tests: stop after this global step as if killed (no checkpoint). */
+  haltAfterStep?: number;
+  /** Called after every step with its metrics and the scored samples. */
+  onStep?: (m: GrpoStepMetrics, samples: ScoredSample[]) => void;
+  /** Notes (data report, warm-up, checkpoints); default console.error. */
+  log?: (message: string) => void;
+}
+
+export interface GrpoResult {
+  dir: string;
+  config: GrpoConfig;
+  /** The trained policy (caller disposes). */
+  model: EmbeddedModel;
+  /** Every step's metrics of the run (earlier sessions included). */
+  metrics: GrpoStepMetrics[];
+  data: GrpoDataReport;
+  steps: number;
+  totalSteps: number;
+  finished: boolean;
+  finalCheckpoint: string | null;
+  /** The frozen reference (= initial policy, after any format warm-up): a checkpoint folder. */
+  referenceDir: string;
+}
+
+/** Steps per epoch (verl drops the last partial batch) and in total. */
+export function grpoStepCounts(nItems: number, c: GrpoConfig): { perEpoch: number; total: number } {
+  const perEpoch = Math.floor(nItems / c.rollout.promptsPerStep);
+  const total = perEpoch * c.train.epochs;
+  return { perEpoch, total: c.train.maxSteps !== null ? Math.min(total, c.train.maxSteps) : total };
+}
+
+/** Mean, (population) std, min and max. */
+function stats(xs: number[]): { mean: number; std: number; min: number; max: number } {
+  const n = Math.max(1, xs.length);
+  const mean = xs.reduce((a, b) => a + b, 0) / n;
+  const std = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / n);
+  return { mean, std, min: xs.length ? Math.min(...xs) : 0, max: xs.length ? Math.max(...xs) : 0 };
+}
+
+async function initialPolicy(cfg: GrpoConfig, log: (m: string) => void): Promise<{ params: Params; mc: ModelConfig; tok: TextTokenizer }> {
+  if (cfg.model.init === "base") {
+    const m = await ensureBaseModel({ size: cfg.model.size, smoke: cfg.preset === "smoke" });
+    log(`starting from the ${m.config.dModel}-wide base model`);
+    return { params: m.params, mc: m.config, tok: m.tokenizer };
+  }
+  const ck = loadCheckpoint(cfg.model.init);
+  log(`starting from ${cfg.model.init}`);
+  return { params: ck.params, mc: ck.config, tok: ck.tokenizer };
+}
+
+/** Train (or resume) one GRPO run. The same call from the CLI and notebooks. */
+export async function trainGrpo(input: GrpoConfigInput | GrpoConfig, opts: TrainGrpoOptions = {}): Promise<GrpoResult> {
+  // 1. Everything that can be wrong with the config fails here, before any work.
+  const cfg = parseGrpoConfig(input);
+  checkGrpoConfigFiles(cfg);
+  const log = opts.log ?? ((m: string) => console.error(m));
+  const { items, report } = await loadGrpoItems(cfg.data);
+  const { perEpoch, total } = grpoStepCounts(items.length, cfg);
+  if (perEpoch === 0) throw new ConfigError(`GRPO config: ${items.length} usable items from ${cfg.data.sources.join(", ")}, fewer than rollout.promptsPerStep (${cfg.rollout.promptsPerStep})`);
+  const run = openRun(cfg.out, cfg, { resume: opts.resume, overwrite: opts.overwrite });
+  await initEngine();
+  for (const w of report.warnings) log(`data: ${w}`);
+  writeJsonAtomic(join(run.dir, "data-report.json"), report);
+  const refDir = join(run.dir, REFERENCE_DIR);
+  const samplesPath = join(run.dir, SAMPLES_FILE);
+
+  // 2. The policy and the frozen reference: from the latest checkpoint, else the initial model
+  // (after the format warm-up), saved once as the reference.
+  const resumeFrom = run.resumed ? latestCheckpoint(run.checkpointsDir) : null;
+  let params: Params;
+  let mc: ModelConfig;
+  let tok: TextTokenizer;
+  let state: GrpoTrainerState | null = null;
+  let optimizer: ReturnType<typeof loadCheckpoint>["optimizer"];
+  if (resumeFrom && existsSync(join(refDir, "config.json"))) {
+    const ck = loadCheckpoint(resumeFrom.dir);
+    ({ params, config: mc, tokenizer: tok, optimizer } = ck);
+    state = readCheckpointState<GrpoTrainerState>(resumeFrom.dir);
+    if (!optimizer) throw new ConfigError(`checkpoint ${resumeFrom.dir} has no optimizer state; cannot resume exactly`);
+    log(`resuming ${run.dir} from ${resumeFrom.dir} (step ${state.step})`);
+  } else {
+    ({ params, mc, tok } = await initialPolicy(cfg, log));
+    if (cfg.warmup.formatSteps > 0) {
+      const bar = opts.progress === false ? null : createProgress({ total: cfg.warmup.formatSteps, label: "format warm-up" });
+      const w = await formatWarmup(params, mc, tok, items, {
+        steps: cfg.warmup.formatSteps,
+        lr: cfg.warmup.lr,
+        batchRows: cfg.warmup.batchRows,
+        seed: cfg.train.seed,
+        maxResponseTokens: cfg.rollout.maxResponseTokens,
+        maxPromptTokens: cfg.rollout.maxPromptTokens,
+        realNewline: cfg.data.realNewline,
+        padMultiple: cfg.actor.padMultiple,
+        onStep: (_s, loss) => bar?.tick(1, `loss ${loss.toFixed(3)}`),
+      });
+      bar?.done();
+      params = w.params;
+      log(`format warm-up: ${cfg.warmup.formatSteps} steps, loss ${w.losses[0]?.toFixed(3)} -> ${w.losses[w.losses.length - 1]?.toFixed(3)}`);
+    }
+    await saveCheckpoint(refDir, params, mc, tok, { info: { stage: "grpo-reference", run: run.dir } });
+    if (run.resumed) {
+      truncateMetrics(run.metricsPath, 0);
+      truncateMetrics(samplesPath, 0);
+    }
+  }
+  const a = cfg.actor;
+  const useRef = a.klLossCoef !== 0;
+  const ref = useRef ? loadCheckpoint(refDir).params : null;
+  const miniRows = a.miniBatchPrompts * cfg.rollout.n;
+  const microRows = Math.min(a.microBatchRows, miniRows);
+  const actor = new GrpoActor(
+    params,
+    ref,
+    mc,
+    tok,
+    { lr: a.lr, beta1: a.betas[0], beta2: a.betas[1], eps: a.eps, weightDecay: a.weightDecay, maxGradNorm: a.maxGradNorm },
+    { clipRatioLow: a.clipRatioLow, clipRatioHigh: a.clipRatioHigh, clipRatioC: a.clipRatioC, lossAggMode: a.lossAggMode, klLossType: a.klLossType, klLossCoef: a.klLossCoef, entropyCoeff: a.entropyCoeff },
+    microRows,
+  );
+  const rng = new Rng(cfg.train.seed);
+  let step = 0;
+  let epoch = 0;
+  let stepInEpoch = 0;
+  let epochRngState = rng.state;
+  if (state) {
+    actor.restoreOptimizer(optimizer!, state.optimizerStep);
+    ({ step, epoch, stepInEpoch, epochRngState } = state);
+    truncateMetrics(run.metricsPath, step);
+    truncateMetrics(samplesPath, step);
+  }
+  const metricsOut = new MetricsWriter(run.metricsPath);
+  const samplesOut = new MetricsWriter(samplesPath, false);
+  const sampler = new Sampler(mc);
+
+  const checkpoint = async (next: { epoch: number; stepInEpoch: number; epochRngState: number }): Promise<string> => {
+    const s: GrpoTrainerState = { step, ...next, optimizerStep: actor.state.step };
+    const arrays = actor.optimizerArrays();
+    try {
+      return await writeCheckpoint(run.checkpointsDir, step, (tmp) => saveCheckpoint(tmp, actor.params, mc, tok, { info: { stage: "grpo", step, run: run.dir }, optimizer: arrays }), s);
+    } finally {
+      arrays.step.dispose();
+    }
+  };
+
+  // 3. The loop.
+  const bar = opts.progress === false ? null : createProgress({ total: total - step, label: "GRPO" });
+  let lastSaved = state ? step : -1;
+  let halted = false;
+  const P = cfg.rollout.promptsPerStep;
+  try {
+    while (step < total && !halted) {
+      rng.state = epochRngState;
+      const order = rng.shuffle(items.map((_, i) => i));
+      for (; stepInEpoch < perEpoch && step < total; ) {
+        const t0 = performance.now();
+        const stepItems = order.slice(stepInEpoch * P, (stepInEpoch + 1) * P).map((i) => items[i]);
+        const prompts = await Promise.all(stepItems.map((it, uid) => encodePrompt(it, uid, tok, mc, { ...cfg.rollout, realNewline: cfg.data.realNewline })));
+        // Rollout.
+        const raw = await sampleGroups(sampler, actor.params, prompts, tok, { ...cfg.rollout, seed: hashSeed(cfg.train.seed * 100_003 + step), realNewline: cfg.data.realNewline });
+        const t1 = performance.now();
+        // Reward, advantage, old and reference log-probs.
+        const samples = scoreSamples(raw, prompts, cfg.reward);
+        const advantages = computeGrpoOutcomeAdvantage(
+          samples.map((s) => s.reward.reward),
+          samples.map((s) => s.uid),
+          { epsilon: MEDVLTHINKER_GRPO_LOSS.advantageEpsilon, normAdvByStdInGrpo: a.normAdvByStd },
+        );
+        const rows: GrpoRow[] = samples.map((s, i) => ({ promptIds: s.promptIds, images: s.images, responseIds: s.responseIds, advantage: advantages[i], samplerLogprobs: s.samplerLogprobs }));
+        const plan = planMiniBatches(rows, miniRows, microRows, a.padMultiple, mc.maxSeq);
+        const old: Float32Array[][] = [];
+        const refLp: (Float32Array | null)[][] = [];
+        for (const mini of plan) {
+          const o: Float32Array[] = [];
+          const r: (Float32Array | null)[] = [];
+          for (const m of mini) {
+            const mr = m.rows.map((i) => rows[i]);
+            o.push(a.oldLogProb === "recompute" ? await actor.logprobs(actor.params, mr, m.length) : actor.samplerLayout(mr, m.length));
+            r.push(actor.ref ? await actor.logprobs(actor.ref, mr, m.length) : null);
+          }
+          old.push(o);
+          refLp.push(r);
+        }
+        const t2 = performance.now();
+        // Update: PPO epochs over the mini-batches (constant lr).
+        const acc: Omit<UpdateMetrics, "updates">[] = [];
+        for (let e = 0; e < a.ppoEpochs; e++) {
+          for (let mi = 0; mi < plan.length; mi++) acc.push(await actor.updateMiniBatch(rows, plan[mi], old[mi], refLp[mi], a.lr));
+        }
+        const t3 = performance.now();
+        step++;
+        stepInEpoch++;
+        const avg = (k: keyof Omit<UpdateMetrics, "updates">) => acc.reduce((s, x) => s + x[k], 0) / acc.length;
+        const adv = stats(advantages);
+        const responseTokens = samples.reduce((s, x) => s + x.responseIds.length, 0);
+        const m: GrpoStepMetrics = {
+          step,
+          epoch: epoch + stepInEpoch / perEpoch,
+          lr: a.lr,
+          ...rolloutStats(samples, prompts),
+          pg_loss: avg("pg_loss"),
+          pg_clipfrac: avg("pg_clipfrac"),
+          pg_clipfrac_lower: avg("pg_clipfrac_lower"),
+          ppo_kl: avg("ppo_kl"),
+          kl_loss: avg("kl_loss"),
+          entropy: avg("entropy"),
+          grad_norm: avg("grad_norm"),
+          updates: acc.length,
+          adv_mean: adv.mean,
+          adv_std: adv.std,
+          adv_min: adv.min,
+          adv_max: adv.max,
+          sample_s: (t1 - t0) / 1000,
+          score_s: (t2 - t1) / 1000,
+          update_s: (t3 - t2) / 1000,
+          step_s: (t3 - t0) / 1000,
+          sample_tokens_per_s: responseTokens / Math.max(1e-9, (t1 - t0) / 1000),
+        };
+        metricsOut.append(m as unknown as Record<string, unknown>);
+        for (const s of samples.filter((x) => x.k === 0).slice(0, cfg.train.logSamples)) {
+          const it = prompts[s.uid].item;
+          samplesOut.append({ step, dataset_name: it.dataset_name, dataset_index: it.dataset_index, answer_label: it.answer_label, response: s.text, reward: s.reward.reward, reason: s.reward.reason });
+        }
+        opts.onStep?.(m, samples);
+        bar?.tick(1, `reward ${m.reward_mean.toFixed(3)} acc ${m.accuracy.toFixed(3)} kl ${m.kl_loss.toFixed(4)}`);
+        if (opts.haltAfterStep !== undefined && step >= opts.haltAfterStep) {
+          halted = true;
+          break;
+        }
+        const epochDone = stepInEpoch === perEpoch;
+        const next = epochDone ? { epoch: epoch + 1, stepInEpoch: 0, epochRngState: rng.state } : { epoch, stepInEpoch, epochRngState };
+        const stopping = opts.signal?.aborted === true;
+        if (step === total || stopping || (cfg.train.saveEvery > 0 && step % cfg.train.saveEvery === 0)) {
+          await checkpoint(next);
+          lastSaved = step;
+          pruneCheckpoints(run.checkpointsDir, cfg.train.keepLast);
+        }
+        if (stopping) {
+          halted = true;
+          log(`stopped at step ${step}; resume with the same config to continue`);
+          break;
+        }
+      }
+      if (!halted && stepInEpoch >= perEpoch) {
+        epoch++;
+        stepInEpoch = 0;
+        epochRngState = rng.state;
+      }
+    }
+  } finally {
+    metricsOut.close();
+    samplesOut.close();
+    bar?.done();
+    sampler.dispose();
+  }
+  const finished = step >= total && !halted;
+  const finalCheckpoint = lastSaved === step ? (latestCheckpoint(run.checkpointsDir)?.dir ?? null) : null;
+  const all = readMetrics<GrpoStepMetrics>(run.metricsPath).records;
+  if (finished) {
+    const last = all[all.length - 1];
+    writeJsonAtomic(join(run.dir, "summary.json"), { steps: step, finalCheckpoint, reference: refDir, items: items.length, final: last ?? null });
+  }
+  const model = new EmbeddedModel(actor.params, mc, tok);
+  model.info = { stage: "grpo", step, run: run.dir };
+  actor.dispose(); // moments, compiled functions and the reference; the weights now belong to `model`
+  return { dir: run.dir, config: cfg, model, metrics: all, data: report, steps: step, totalSteps: total, finished, finalCheckpoint, referenceDir: refDir };
+}
