@@ -16,7 +16,8 @@ export function keepReason(passCount: number, k: number, range: PassCountRange):
   return `dropped: too hard (${passCount} of ${k} < ${range.min})`;
 }
 
-export interface CurationRow {
+/** A type alias (not an interface) so rows pass as Record<string, unknown> to table helpers. */
+export type CurationRow = {
   source: string;
   dataset_index: number;
   image: boolean;
@@ -26,7 +27,7 @@ export interface CurationRow {
   /** Position in the curated (training) order, or null when dropped. */
   position: number | null;
   reason: string;
-}
+};
 
 /**
  * A few items per outcome, for a table: `perReason` rows of each distinct reason, in pool order.

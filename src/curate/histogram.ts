@@ -47,14 +47,15 @@ export function histogramWithPublished(passCounts: readonly number[], k: number,
   };
 }
 
-export interface HistogramRow {
+/** A type alias (not an interface) so rows pass as Record<string, unknown> to table helpers. */
+export type HistogramRow = {
   pass_count: number;
   pass_rate: number;
   ours_items: number;
   ours_fraction: number;
   paper_items: number | null;
   paper_fraction: number | null;
-}
+};
 
 /** One row per pass count of ours; the paper's column is filled where k matches (16). */
 export function histogramRows(h: PassCountHistogram): HistogramRow[] {
