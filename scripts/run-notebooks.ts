@@ -26,8 +26,10 @@ options:
   --check-clean    only check that the notebooks carry no outputs (as they must be committed)
   -h, --help`;
 
+/** Paths under the working folder relative, others absolute. */
 function rel(p: string): string {
-  return relative(process.cwd(), p) || p;
+  const r = relative(process.cwd(), p);
+  return r && !r.startsWith("..") ? r : p;
 }
 
 function checkClean(paths: string[]): number {
