@@ -205,7 +205,7 @@ test("resume after a kill equals the uninterrupted run (metrics, samples, weight
   assert.deepEqual(readMetrics(join(task.dir, "b", "samples.jsonl")).records, readMetrics(join(task.dir, "a", "samples.jsonl")).records);
   const ca = loadCheckpoint(a.finalCheckpoint!);
   const cb = loadCheckpoint(b.finalCheckpoint!);
-  const flat = async (p: typeof ca.params) => Promise.all((tree.leaves(p as never) as np.Array[]).map(async (x) => Array.from((await x.data()) as Float32Array)));
+  const flat = async (p: typeof ca.params) => Promise.all((tree.leaves(p as never) as np.Array[]).map(async (x) => Array.from((await x.ref.data()) as Float32Array)));
   assert.deepEqual(await flat(cb.params), await flat(ca.params));
   for (const k of Object.keys(ca.optimizer!)) assert.deepEqual(Array.from(cb.optimizer![k].data), Array.from(ca.optimizer![k].data), `optimizer ${k}`);
   // Metrics are complete: every field logged, 2 updates per step (2 mini-batches of 2 prompts).
