@@ -200,7 +200,7 @@ export async function run(argv: string[]): Promise<number> {
       console.log(`${s.id}: ${s.loaded} loaded, ${s.open} open dropped, ${s.overlapping} in evaluation sets dropped, ${s.used} sampled`);
       for (const n of s.notes) console.log(`  note: ${n}`);
     }
-    console.log(`sampled ${r.sent} policy calls, ${r.resumed} items already complete`);
+    console.log(`policy calls this run: ${r.sent}; items already complete: ${r.resumed}`);
     console.log(formatHistogram(r.histogram));
     console.log(`curated: ${r.curated.length} of ${r.scored.length} items (${r.config.order}, seed ${r.config.orderSeed})`);
     console.log(`run folder: ${r.dir}`);
