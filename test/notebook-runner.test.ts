@@ -158,7 +158,7 @@ describe("running notebooks through the tslab kernel", { skip }, () => {
   test("every committed notebook runs in the smoke config; charts arrive as one three-type output", () => {
     const out = join(tmp, "committed");
     // every notebook has its own limit (900 s by default in the smoke config); this bounds them all
-    const r = runner(["--smoke", "--out", out], 80 * 60_000);
+    const r = runner(["--smoke", "--html", "--out", out], 80 * 60_000);
     assert.equal(r.code, 0, r.out + r.err);
     const smoke = JSON.parse(readFileSync(join(out, "00-smoke.ipynb"), "utf8")) as Notebook;
     const plots = smoke.cells.flatMap((c) => (c.outputs ?? []) as { output_type: string; data?: Record<string, unknown> }[]).filter((o) => o.data?.["application/vnd.plotly.v1+json"]);
@@ -170,6 +170,8 @@ describe("running notebooks through the tslab kernel", { skip }, () => {
     const html = (p: (typeof plots)[number]) => [p.data!["text/html"]].flat().join("");
     assert.match(html(plots[0]), /window\.Plotly = Plotly/, "the first chart inlines plotly.js");
     assert.doesNotMatch(html(plots[1]), /window\.Plotly = Plotly/, "later charts reuse it");
+    const html00 = readFileSync(join(out, "00-smoke.html"), "utf8");
+    assert.equal(html00.match(/class="plotly-graph-div"/g)?.length, 2, "--html keeps both charts");
     const grid = JSON.stringify(smoke.cells.map((c) => c.outputs));
     assert.match(grid, /data:image\/png;base64,iVBORw0KGgo/, "the image grid carries PNG data URLs");
   });
