@@ -32,7 +32,7 @@ export function lossCurveFigure(runOrMetrics: string | SftMetrics[], title = "SF
       title: { text: title },
       xaxis: { title: { text: "optimizer step" } },
       yaxis: { title: { text: "NLL per target token" } },
-      yaxis2: { title: { text: "learning rate" }, overlaying: "y", side: "right", showgrid: false, exponentformat: "e" },
+      yaxis2: { title: { text: "learning rate" }, overlaying: "y", side: "right", showgrid: false, tickformat: ".1e", rangemode: "tozero" },
       legend: { orientation: "h", y: -0.2 },
       shapes: epochEnds.map((x) => ({ type: "line", x0: x, x1: x, yref: "paper", y0: 0, y1: 1, line: { color: "#bbb", width: 1, dash: "dash" } })),
       height: 420,
