@@ -71,6 +71,47 @@ export function grpoMicroLoss(c: ModelConfig, s: ActorLossSettings): (...a: Loss
   };
 }
 
+type AnyFn = (...args: any[]) => any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export type EmbedValueAndGrad<A> = ((params: Params, inp: ModelInputs, ...rest: np.Array[]) => Promise<[np.Array, A, Params]>) & { dispose(): void };
+
+/**
+ * jit(valueAndGrad) of a loss with aux outputs, with the token-embedding gather taken out of the
+ * differentiated function, as src/model/grad.ts does it (jax-js 0.1.25 cannot always compile the
+ * scatter of take()'s gradient under jit): embeddings are gathered by a jitted take(), the loss is
+ * differentiated with respect to (params, embeddings), and the embeddings' gradient rows are
+ * added into the embedding matrix's gradient on the host. Does not consume `params`; consumes
+ * `inp` and `rest`.
+ */
+export function makeEmbedValueAndGrad<A>(loss: (p: Params, inp: ModelInputs, ...rest: np.Array[]) => [np.Array, A]): EmbedValueAndGrad<A> {
+  const gather = jit((embed: np.Array, tokens: np.Array) => np.take(embed, tokens, 0));
+  const inner = (p: Params, tokEmb: np.Array, inp: ModelInputs, ...rest: np.Array[]) => loss(p, { ...inp, tokEmb }, ...rest);
+  // Casts: tslab's TypeScript 5.0 cannot infer these generic signatures.
+  const vg = jit(valueAndGrad(inner as AnyFn, { argnums: [0, 1], hasAux: true } as never) as unknown as AnyFn) as unknown as AnyFn & { dispose(): void };
+  const fn = async (params: Params, inp: ModelInputs, ...rest: np.Array[]): Promise<[np.Array, A, Params]> => {
+    const [B, T] = inp.tokens.shape;
+    const ids = (await inp.tokens.ref.data()) as Int32Array;
+    const tokEmb = gather(params.embed.ref, inp.tokens.ref);
+    const [[value, aux], [g, gEmb]] = vg(tree.ref(params), tokEmb, inp, ...rest) as [[np.Array, A], [Params, np.Array]];
+    const [V, d] = params.embed.shape;
+    const rows = (await gEmb.data()) as Float32Array;
+    const acc = new Float32Array(V * d);
+    for (let i = 0; i < B * T; i++) {
+      const o = ids[i] * d;
+      const r = i * d;
+      for (let j = 0; j < d; j++) acc[o + j] += rows[r + j];
+    }
+    g.embed = g.embed.add(np.array(acc).reshape([V, d]));
+    return [value, aux, g];
+  };
+  return Object.assign(fn, {
+    dispose() {
+      gather.dispose();
+      vg.dispose();
+    },
+  });
+}
+
 export interface MicroPlan {
   rows: number[];
   /** Padded length. */
@@ -101,7 +142,7 @@ export function planMiniBatches(rows: GrpoRow[], miniRows: number, microRows: nu
 export class GrpoActor {
   readonly opt: AdamW;
   state: AdamWState<Params>;
-  private vg: ((...a: LossArgs) => [[np.Array, Aux], Params]) & { dispose(): void };
+  private vg: EmbedValueAndGrad<Aux>;
   private lpFn: ((p: Params, inp: ModelInputs, targets: np.Array) => np.Array) & { dispose(): void };
   private addFn: ((a: np.Array[], b: np.Array[]) => np.Array[]) & { dispose(): void };
 
@@ -120,7 +161,7 @@ export class GrpoActor {
   ) {
     this.opt = adamw(optim);
     this.state = initAdamW(params);
-    this.vg = jit(valueAndGrad(grpoMicroLoss(config, loss), { hasAux: true })) as never;
+    this.vg = makeEmbedValueAndGrad(grpoMicroLoss(config, loss));
     this.lpFn = jit((p: Params, inp: ModelInputs, targets: np.Array) => tokenLogprobs(p, inp, targets, config)) as never;
     this.addFn = jit((a: np.Array[], b: np.Array[]) => a.map((x, i) => x.add(b[i]))) as never;
   }
@@ -165,7 +206,8 @@ export class GrpoActor {
     let acc: np.Array[] | null = null;
     let def: unknown;
     const auxes: Aux[] = [];
-    micros.forEach((m, i) => {
+    for (let i = 0; i < micros.length; i++) {
+      const m = micros[i];
       const R = this.microRows;
       const T = m.length;
       const b = this.batch(m.rows.map((r) => rows[r]), T);
@@ -174,8 +216,8 @@ export class GrpoActor {
         for (let t = 0; t < T; t++) adv[k * T + t] = rows[r].advantage * b.mask[k * T + t];
       });
       const ref = refLp[i] ?? new Float32Array(R * T);
-      const [[, aux], grads] = this.vg(
-        tree.ref(this.params),
+      const [, aux, grads] = await this.vg(
+        this.params,
         b.inputs,
         b.targets,
         np.array(old[i]).reshape([R, T]),
@@ -188,7 +230,7 @@ export class GrpoActor {
       const [leaves, d] = tree.flatten(grads as never) as [np.Array[], unknown];
       def = d;
       acc = acc === null ? leaves : this.addFn(acc, leaves);
-    });
+    }
     const grads = tree.unflatten(def as never, acc!) as unknown as Params;
     const r = this.opt.step(this.params, grads, this.state, lr);
     this.params = r.params;

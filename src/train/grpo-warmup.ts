@@ -10,9 +10,11 @@ import { buildBatch, lossMaskFrom } from "../model/batch";
 import type { ModelConfig } from "../model/config";
 import type { Params } from "../model/params";
 import type { TextTokenizer } from "../model/tokenizer";
-import { LmTrainer } from "../model/trainstep";
+import { lax, tree } from "../model/jax";
+import { maskedNll } from "../model/transformer";
+import { adamw, initAdamW } from "./optim";
 import { sftTarget } from "../prompt";
-import { padLength } from "./grpo-step";
+import { makeEmbedValueAndGrad, padLength } from "./grpo-step";
 import { encodePrompt } from "./rollout";
 import { Rng } from "./runs";
 
@@ -36,7 +38,12 @@ export function formatTarget(item: Pick<Item, "options">, rng: Rng): string {
 
 /** Runs the warm-up; consumes `params` and returns the warmed-up ones (optimizer state is dropped). */
 export async function formatWarmup(params: Params, mc: ModelConfig, tok: TextTokenizer, items: Item[], o: FormatWarmupOptions): Promise<{ params: Params; losses: number[] }> {
-  const trainer = new LmTrainer(params, mc, { lr: o.lr, weightDecay: 0.01, maxGradNorm: 1.0 });
+  const vg = makeEmbedValueAndGrad((p, inp, targets, mask) => {
+    const loss = maskedNll(p, inp, targets, mask, mc);
+    return [loss.ref, lax.stopGradient(loss)];
+  });
+  const opt = adamw({ lr: o.lr, weightDecay: 0.01, maxGradNorm: 1.0 });
+  let state = initAdamW(params);
   const rng = new Rng(o.seed ^ 0xf0a7);
   const losses: number[] = [];
   try {
@@ -51,15 +58,22 @@ export async function formatWarmup(params: Params, mc: ModelConfig, tok: TextTok
       const T = padLength(Math.max(...seqs.map((q) => q.ids.length)), o.padMultiple, mc.maxSeq);
       const b = buildBatch(seqs, mc, { pad: "right", length: T, padId: tok.ids.pad, imageTokenId: tok.ids.image });
       const mask = lossMaskFrom(seqs, T, seqs.map((q) => q.promptLength));
-      const r = await trainer.step(b.inputs, b.targets, mask, o.lr);
-      losses.push(r.loss);
-      o.onStep?.(s + 1, r.loss);
+      const [value, aux, grads] = await vg(params, b.inputs, b.targets, mask);
+      aux.dispose();
+      const r = opt.step(params, grads, state, o.lr);
+      params = r.params;
+      state = r.state;
+      r.gradNorm.dispose();
+      const loss = (await value.data())[0];
+      losses.push(loss);
+      o.onStep?.(s + 1, loss);
     }
-  } catch (e) {
-    trainer.dispose();
-    throw e;
+  } finally {
+    vg.dispose();
+    opt.dispose();
+    tree.dispose(state.m);
+    tree.dispose(state.v);
   }
-  const out = trainer.params;
-  trainer.dispose(); // frees compiled functions and moments; the params are returned
+  const out = params;
   return { params: out, losses };
 }
