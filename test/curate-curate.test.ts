@@ -6,7 +6,7 @@ import { after, describe, test } from "node:test";
 import { parseCurateConfig } from "../src/curate/config";
 import { curate, loadCurationSources, selectCurated, withPassCount } from "../src/curate/curate";
 import { curateByDifficulty, numpyPermutation, PUBLISHED_PASS_COUNT_HISTOGRAM_7B } from "../src/curate/filter";
-import { formatHistogram, histogramFigure, histogramRows, histogramSummaryRows, histogramWithPublished } from "../src/curate/histogram";
+import { formatHistogram, histogramFigure, histogramRows, histogramSummaryRows, histogramWithPublished, sourceHistogramFigure } from "../src/curate/histogram";
 import type { Item } from "../src/data/item";
 import { loadPath } from "../src/data/registry";
 import { makeDatasets, JPEG } from "./helpers/fake-openai-server";
@@ -189,6 +189,21 @@ describe("histogram helpers", () => {
     const h4 = histogramWithPublished([0, 1, 4, 2], 4, { min: 1, max: 1 });
     assert.equal(histogramRows(h4)[1].paper_items, null);
     assert.deepEqual((histogramFigure(h4).data[0].x as number[]).length, 5);
+  });
+
+  test("sourceHistogramFigure: one series per source, normalised within it, the paper beside", () => {
+    const mk = (dataset_name: string, pass_count: number) => ({ dataset_name, misc: { pass_count, pass_k: 16 } });
+    const items = [mk("text", 0), mk("text", 4), mk("text", 4), mk("image", 8), { dataset_name: "image", misc: {} }];
+    const fig = sourceHistogramFigure(items, { min: 1, max: 7 });
+    assert.deepEqual(
+      fig.data.map((t) => t.name),
+      ["text (n = 3)", "image (n = 1)", "paper 7B on m23k (n = 23,456, k = 16)"],
+    );
+    const y = fig.data.map((t) => t.y as number[]);
+    assert.deepEqual([y[0][0], y[0][4], y[1][8]], [1 / 3, 2 / 3, 1]);
+    // Bars of the three series sit side by side around each pass rate.
+    const x = fig.data.map((t) => (t.x as number[])[4]);
+    assert.ok(x[0] < x[1] && x[1] < x[2] && Math.abs(x[1] - 4 / 16) < 1e-12);
   });
 
   test("selectCurated and withPassCount", () => {

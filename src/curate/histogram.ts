@@ -84,38 +84,89 @@ export function histogramSummaryRows(h: PassCountHistogram): Record<string, stri
   return [row("ours", h.ours, h.range), row(`paper (Qwen2.5-VL-7B, m23k)`, h.published, h.publishedRange)];
 }
 
-/** Grouped bars over the pass rate, the kept band shaded. */
-export function histogramFigure(h: PassCountHistogram, title = "Pass-count histogram"): Figure {
-  const bar = (s: HistogramSeries, name: string, side: -1 | 1, color: string) => {
-    const w = 0.4 / s.k;
+/** One series of a histogram figure. */
+export interface NamedSeries {
+  name: string;
+  series: HistogramSeries;
+  color?: string;
+}
+
+const COLORS = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"];
+const PAPER_COLOR = "#ff7f0e";
+
+/**
+ * Grouped bars over the pass rate (one group per pass count of each series' own k), the kept band
+ * shaded. Series with different k still line up on the pass-rate axis.
+ */
+export function seriesFigure(series: NamedSeries[], range: PassCountRange, k: number, title: string): Figure {
+  const m = series.length;
+  const data = series.map((ns, j) => {
+    const s = ns.series;
+    const w = 0.8 / (s.k * m);
+    const name = ns.name;
     return {
       type: "bar",
       name,
-      x: s.counts.map((_, i) => i / s.k + (side * w) / 2),
+      x: s.counts.map((_, i) => i / s.k + (j - (m - 1) / 2) * w),
       y: s.fractions,
       width: s.counts.map(() => w),
-      marker: { color },
+      marker: { color: ns.color ?? COLORS[j % COLORS.length] },
       customdata: s.counts.map((c, i) => [i, s.k, c]),
       hovertemplate: "%{customdata[0]} of %{customdata[1]} correct: %{customdata[2]} items (%{y:.1%})<extra>" + name + "</extra>",
     };
-  };
-  const band = (r: PassCountRange, k: number) => ({ x0: (r.min - 0.5) / k, x1: (r.max + 0.5) / k });
-  const ours = band(h.range, h.ours.k);
+  });
+  const x0 = (range.min - 0.5) / k;
+  const x1 = (range.max + 0.5) / k;
   return {
-    data: [
-      bar(h.ours, `ours (n = ${h.ours.n}, k = ${h.ours.k})`, -1, "#1f77b4"),
-      bar(h.published, `paper 7B on m23k (n = ${PUBLISHED_PASS_COUNT_N.toLocaleString("en-US")}, k = 16)`, 1, "#ff7f0e"),
-    ],
+    data,
     layout: {
       title: { text: title },
       xaxis: { title: { text: "pass rate (correct / k)" }, range: [-0.05, 1.05], tickformat: ".0%" },
       yaxis: { title: { text: "fraction of items" }, tickformat: ".0%" },
       bargap: 0,
       legend: { orientation: "h", y: -0.2 },
-      shapes: [{ type: "rect", xref: "x", yref: "paper", x0: ours.x0, x1: ours.x1, y0: 0, y1: 1, fillcolor: "#2ca02c", opacity: 0.1, line: { width: 0 } }],
-      annotations: [{ x: (ours.x0 + ours.x1) / 2, y: 1, xref: "x", yref: "paper", text: `kept: ${h.range.min}..${h.range.max} of ${h.ours.k}`, showarrow: false, yanchor: "bottom" }],
+      shapes: [{ type: "rect", xref: "x", yref: "paper", x0, x1, y0: 0, y1: 1, fillcolor: "#2ca02c", opacity: 0.1, line: { width: 0 } }],
+      annotations: [{ x: (x0 + x1) / 2, y: 1, xref: "x", yref: "paper", text: `kept: ${range.min}..${range.max} of ${k}`, showarrow: false, yanchor: "bottom" }],
     },
   };
+}
+
+const paperName = `paper 7B on m23k (n = ${PUBLISHED_PASS_COUNT_N.toLocaleString("en-US")}, k = 16)`;
+
+/** Ours beside the paper's, the kept band shaded. */
+export function histogramFigure(h: PassCountHistogram, title = "Pass-count histogram"): Figure {
+  return seriesFigure(
+    [
+      { name: `ours (n = ${h.ours.n}, k = ${h.ours.k})`, series: h.ours },
+      { name: paperName, series: h.published, color: PAPER_COLOR },
+    ],
+    h.range,
+    h.ours.k,
+    title,
+  );
+}
+
+/**
+ * One series per data source (e.g. text items vs image items), each normalised within its source,
+ * with the paper's beside them. `items` carry misc.pass_count / misc.pass_k (CurateResult.scored).
+ */
+export function sourceHistogramFigure(items: readonly { dataset_name: string; misc?: Record<string, unknown> }[], range: PassCountRange, title = "Pass counts per source"): Figure {
+  const bySource = new Map<string, number[]>();
+  let k = PUBLISHED_PASS_COUNT_K;
+  for (const it of items) {
+    const pc = it.misc?.pass_count;
+    if (typeof pc !== "number") continue;
+    k = (it.misc?.pass_k as number) ?? k;
+    const list = bySource.get(it.dataset_name) ?? [];
+    list.push(pc);
+    bySource.set(it.dataset_name, list);
+  }
+  const series: NamedSeries[] = [...bySource].map(([name, counts]) => ({
+    name: `${name} (n = ${counts.length})`,
+    series: histogramSeries(passCountHistogram(counts, k), k, range),
+  }));
+  series.push({ name: paperName, series: histogramSeries(PUBLISHED_PASS_COUNT_HISTOGRAM_7B, PUBLISHED_PASS_COUNT_K, { min: 1, max: 7 }), color: PAPER_COLOR });
+  return seriesFigure(series, range, k, title);
 }
 
 function round(x: number, digits: number): number {
