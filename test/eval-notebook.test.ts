@@ -106,16 +106,20 @@ test("resultsRows works with the real paper table (3B rows present)", () => {
   for (const name of Object.values(PAPER_ANALOGUE)) assert.ok(paperRowsFor([], real, [name]).length === 1, name);
 });
 
-test("comparisonFigure: one bar trace per model and paper row, error bars from the bootstrap, chance markers", () => {
+test("comparisonFigure: one bar trace per model and paper row, error bars from the bootstrap, a chance line per benchmark", () => {
   const fig = comparisonFigure(reports, paperRowsFor(reports, PAPER), { chance: { "vqa-rad": 50, medqa: 25 } });
   assert.deepEqual(fig.data.map((t) => t.type), ["bar", "bar", "bar", "bar", "scatter"]);
   assert.deepEqual(fig.data[0].x, ["VQA-RAD (closed)", "MedQA (USMLE, 4 options)"]);
   assert.deepEqual(fig.data[0].y, [50, 25]);
+  assert.deepEqual(fig.data[1].text, ["100.0", "0.0"], "values are printed, zeros included");
   assert.deepEqual(fig.data[2].y, [62.01, null]);
   const err = fig.data[0].error_y as { array: number[]; arrayminus: number[] };
   assert.ok(err.array[0] > 0 && err.arrayminus[0] > 0, "a 50% accuracy over 4 items has an interval on both sides");
-  assert.deepEqual(fig.data[4].y, [50, 25]);
+  const shapes = fig.layout?.shapes as { x0: number; x1: number; y0: number }[];
+  assert.deepEqual(shapes.map((s) => [s.x0, s.x1, s.y0]), [[-0.45, 0.45, 50], [0.55, 1.45, 25]]);
+  assert.equal(fig.data[4].name, "chance (uniform guess)");
   assert.equal(fig.layout?.barmode, "group");
+  assert.equal(comparisonFigure(reports, []).data.length, 2, "no paper rows, no chance: our bars only");
 });
 
 test("exampleRows: right answers first, then wrong, per benchmark, with the question", () => {
@@ -141,7 +145,8 @@ test("flipRows: the items a paired comparison flipped, winner named", () => {
 test("serverFromEnv: nothing without a URL; model required; limit parsed; instructions name every server", () => {
   assert.equal(serverFromEnv({}), null);
   assert.throws(() => serverFromEnv({ MEDVLTHINKER_BASE_URL: "http://127.0.0.1:8000/v1" }), /MEDVLTHINKER_MODEL/);
-  assert.deepEqual(serverFromEnv({ MEDVLTHINKER_BASE_URL: "http://h/v1", MEDVLTHINKER_MODEL: "m" }), { baseURL: "http://h/v1", model: "m", limit: 50, paperModel: null });
+  assert.deepEqual(serverFromEnv({ MEDVLTHINKER_BASE_URL: "http://h/v1", MEDVLTHINKER_MODEL: "m" }), { baseURL: "http://h/v1", model: "m", limit: 50, paperModel: null, evalParquet: null });
+  assert.equal(serverFromEnv({ MEDVLTHINKER_BASE_URL: "http://h/v1", MEDVLTHINKER_MODEL: "m", MEDVLTHINKER_EVAL_PARQUET: " /d/eval.parquet " })!.evalParquet, "/d/eval.parquet");
   assert.equal(serverFromEnv({ MEDVLTHINKER_BASE_URL: "http://h/v1", MEDVLTHINKER_MODEL: "m", MEDVLTHINKER_EVAL_LIMIT: "all" })!.limit, null);
   assert.throws(() => serverFromEnv({ MEDVLTHINKER_BASE_URL: "http://h/v1", MEDVLTHINKER_MODEL: "m", MEDVLTHINKER_EVAL_LIMIT: "-3" }), /EVAL_LIMIT/);
   const text = serverInstructions();

@@ -155,7 +155,7 @@ const PAPER = ["#9ecae1", "#fc9272", "#a1d99b", "#bcbddc", "#c49c94"];
 
 /**
  * Grouped bars per benchmark: each of our models (solid, with its 95% bootstrap interval) and the
- * paper's rows (hatched, lighter), plus a chance marker per benchmark. Benchmarks without a paper
+ * paper's rows (hatched, lighter), values printed on the bars, plus a dashed chance line per benchmark. Benchmarks without a paper
  * column show only ours.
  */
 export function comparisonFigure(reports: LabelledReport[], paperRows: PaperRow[], o: { chance?: Record<string, number>; title?: string } = {}): Figure {
@@ -165,11 +165,16 @@ export function comparisonFigure(reports: LabelledReport[], paperRows: PaperRow[
   const data: Trace[] = [];
   reports.forEach(({ label, report }, i) => {
     const ss = ids.map((id) => report.summaries.find((s) => s.benchmark === id));
+    const ys = ss.map((s) => r1(s?.accuracy));
     data.push({
       type: "bar",
       name: `ours: ${label}`,
       x,
-      y: ss.map((s) => r1(s?.accuracy)),
+      y: ys,
+      // Printed on the bar, so that a zero still shows.
+      text: ys.map((y) => (y === null ? "" : y.toFixed(1))),
+      textposition: "outside",
+      cliponaxis: false,
       marker: { color: OURS[i % OURS.length] },
       error_y: {
         type: "data",
@@ -178,33 +183,38 @@ export function comparisonFigure(reports: LabelledReport[], paperRows: PaperRow[
         arrayminus: ss.map((s) => (s && Number.isFinite(s.ci_lo) ? s.accuracy - s.ci_lo : 0)),
         thickness: 1,
         width: 3,
+        color: "#444",
       },
       hovertemplate: "%{x}: %{y:.1f}%<extra>ours: " + label + "</extra>",
     });
   });
   paperRows.forEach((p, i) => {
+    const ys = ids.map((id) => {
+      const col = BENCHMARKS.find((b) => b.id === id)?.paperColumn;
+      return col && p.scores[col] !== undefined ? p.scores[col] : null;
+    });
     data.push({
       type: "bar",
       name: `paper: ${p.model} ${p.training}`.trim(),
       x,
-      y: ids.map((id) => {
-        const col = BENCHMARKS.find((b) => b.id === id)?.paperColumn;
-        return col && p.scores[col] !== undefined ? p.scores[col] : null;
-      }),
-      marker: { color: PAPER[i % PAPER.length], pattern: { shape: "/", fgcolor: "#555", size: 6, solidity: 0.2 } },
+      y: ys,
+      text: ys.map((y) => (y === null ? "" : y.toFixed(1))),
+      textposition: "outside",
+      cliponaxis: false,
+      marker: { color: PAPER[i % PAPER.length], pattern: { shape: "/", fillmode: "overlay", fgcolor: OURS[i % OURS.length], size: 7, solidity: 0.25 } },
       hovertemplate: "%{x}: %{y:.1f}%<extra>paper</extra>",
     });
   });
+  // Chance: a dashed line across each benchmark's group (layout shapes on the category positions),
+  // and a legend entry for it.
+  const shapes: Record<string, unknown>[] = [];
   if (o.chance && Object.keys(o.chance).length) {
-    data.push({
-      type: "scatter",
-      mode: "markers",
-      name: "chance (uniform guess)",
-      x,
-      y: ids.map((id) => r1(o.chance![id])),
-      marker: { symbol: "line-ew-open", size: 44, color: "#000", line: { width: 2 } },
-      hovertemplate: "%{x}: chance %{y:.1f}%<extra></extra>",
+    ids.forEach((id, k) => {
+      const y = r1(o.chance![id]);
+      if (y === null) return;
+      shapes.push({ type: "line", layer: "below", xref: "x", yref: "y", x0: k - 0.45, x1: k + 0.45, y0: y, y1: y, line: { color: "#000", width: 2, dash: "dash" } });
     });
+    data.push({ type: "scatter", mode: "lines", name: "chance (uniform guess)", x: [null], y: [null], line: { color: "#000", width: 2, dash: "dash" }, hoverinfo: "skip" });
   }
   return {
     data,
@@ -214,8 +224,9 @@ export function comparisonFigure(reports: LabelledReport[], paperRows: PaperRow[
       bargap: 0.2,
       yaxis: { title: { text: "accuracy (%)" }, range: [0, 100] },
       legend: { orientation: "h", y: -0.18 },
+      shapes,
       margin: { t: 60, b: 110 },
-      height: 460,
+      height: 480,
     },
   };
 }
@@ -255,7 +266,8 @@ export function exampleRows(records: ResultRecord[], items: Record<string, Item[
         item: r.index,
         question: item ? clip(item.question, 90) : "",
         gold: r.gold,
-        read: r.extracted ?? null,
+        // With no tag and no "answer:" the grader matches the whole response, so `read` is the response.
+        read: r.extracted === null || r.extracted === undefined ? null : clip(r.extracted, 40),
         via: r.via ?? "",
         predicted: r.predicted,
         correct: r.correct,
@@ -285,11 +297,14 @@ export interface ServerTarget {
   /** Items per benchmark (null: all). */
   limit: number | null;
   paperModel: string | null;
+  /** A MedVLThinker-Eval parquet (all six benchmarks), or null: the local copies. */
+  evalParquet: string | null;
 }
 
 /**
  * The served model to evaluate, from MEDVLTHINKER_BASE_URL and MEDVLTHINKER_MODEL (and optionally
- * MEDVLTHINKER_EVAL_LIMIT, "all" or a number, default 50; MEDVLTHINKER_PAPER_MODEL), or null when
+ * MEDVLTHINKER_EVAL_LIMIT, "all" or a number, default 50; MEDVLTHINKER_PAPER_MODEL;
+ * MEDVLTHINKER_EVAL_PARQUET, the MedVLThinker-Eval parquet with all six benchmarks), or null when
  * no URL is set. The API key is read by OpenAIPolicy itself and never passes through here.
  */
 export function serverFromEnv(env: NodeJS.ProcessEnv = process.env): ServerTarget | null {
@@ -303,7 +318,7 @@ export function serverFromEnv(env: NodeJS.ProcessEnv = process.env): ServerTarge
     limit = Number(raw);
     if (!Number.isInteger(limit) || limit < 1) throw Object.assign(new Error(`MEDVLTHINKER_EVAL_LIMIT: expected a positive integer or "all", got '${raw}'`), { name: "ConfigError" });
   }
-  return { baseURL, model, limit, paperModel: env.MEDVLTHINKER_PAPER_MODEL?.trim() || null };
+  return { baseURL, model, limit, paperModel: env.MEDVLTHINKER_PAPER_MODEL?.trim() || null, evalParquet: env.MEDVLTHINKER_EVAL_PARQUET?.trim() || null };
 }
 
 /** How to point the harness at a served model (markdown), shown when no URL is set. */
@@ -321,8 +336,10 @@ export function serverInstructions(): string {
     "`MEDVLTHINKER_MODEL` is the name the server serves (vLLM: the HF path or `--served-model-name`; Ollama: the tag).",
     "Optional: `MEDVLTHINKER_EVAL_LIMIT` (items per benchmark, default 50, `all` for the full sets), `MEDVLTHINKER_PAPER_MODEL`",
     "(the paper row to compare with, e.g. `MedVLThinker-3B RL(m23k)`), and an API key in `MEDVLTHINKER_API_KEY` or `OPENAI_API_KEY`",
-    "for hosted endpoints (local servers need none). The same run from a terminal:",
-    "`node bin/medvlthinker.js eval --base-url URL --model NAME --benchmarks vqa-rad,slake`.",
+    "for hosted endpoints (local servers need none). Only VQA-RAD, SLAKE and a text-only MedXpertQA-MM are in `../shared/data`;",
+    "for all six of the paper's benchmarks download the MedVLThinker-Eval parquet (huggingface.co/datasets/UCSC-VLAA/MedVLThinker-Eval)",
+    "and set `MEDVLTHINKER_EVAL_PARQUET` to its path. The same run from a terminal:",
+    "`node bin/medvlthinker.js eval --base-url URL --model NAME --benchmarks vqa-rad,slake` (`--eval-parquet FILE --benchmarks paper` for all six).",
   ].join("\n");
 }
 
