@@ -55,6 +55,14 @@ describe("estimatePassCounts with a fake policy of known pass counts", () => {
     assert.equal(items.length, 40);
   });
 
+  test("responses: none keeps no sample text, same pass counts", async () => {
+    const { sources, config } = setup(10, { responses: "none" });
+    const run = await estimatePassCounts(sources, new FakePassPolicy(), config, quiet);
+    assert.ok(run.records.every((r) => r.response === ""));
+    for (const c of run.counts) assert.equal(c.passCount, builtPassCount(c.index));
+    assert.equal(curateRunDir(config, "m"), curateRunDir(parseCurateConfig({ ...config, responses: "full" }), "m"), "not part of the run key");
+  });
+
   test("a second call sends nothing and gives the same counts", async () => {
     const { sources, config } = setup(20);
     await estimatePassCounts(sources, new FakePassPolicy(), config, quiet);

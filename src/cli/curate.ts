@@ -45,6 +45,7 @@ options (defaults: the published recipe):
   --batch-size N        items per policy call (1 for http, 4 for embedded)
   --retries N           http: retries per request (8)
   --timeout S           http: per-request timeout in seconds (600)
+  --no-responses        do not keep sample texts in results.jsonl (advised at m23k scale)
   --config FILE         a JSON curate config (or a run folder's config.json); flags override it
   --no-progress         no progress bar`;
 
@@ -104,6 +105,7 @@ export async function run(argv: string[]): Promise<number> {
       retries: { type: "string" },
       timeout: { type: "string" },
       config: { type: "string" },
+      "no-responses": { type: "boolean" },
       "no-progress": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -145,6 +147,7 @@ export async function run(argv: string[]): Promise<number> {
       out: values.out,
       concurrency: int("concurrency", values.concurrency) ?? (embedded && fromFile.concurrency === undefined ? 1 : undefined),
       batchSize: int("batch-size", values["batch-size"]) ?? (embedded && fromFile.batchSize === undefined ? 4 : undefined),
+      responses: values["no-responses"] ? "none" : undefined,
     }),
     sampling: {
       ...(fromFile.sampling ?? {}),

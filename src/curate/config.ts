@@ -67,6 +67,12 @@ export const curateConfigSchema = z
     /** Order of the curated set; "none" keeps the source order (no shuffle). */
     order: z.enum(["easy_to_hard", "hard_to_easy", "none"]).default("easy_to_hard"),
     orderSeed: z.number().int().min(0).default(DEFAULT_ORDER_SEED),
+    /**
+     * Keep each sample's text in results.jsonl ("full", for inspection) or not ("none"). At the
+     * published scale (23k items x 16 samples x up to 4096 tokens) "none" keeps the file small
+     * enough to read back on resume; pass counts never need the text after grading.
+     */
+    responses: z.enum(["full", "none"]).default("full"),
     /** Policy calls in flight at once. */
     concurrency: z.number().int().min(1).default(64),
     /** Items per policy call (1 for HTTP; more for the embedded model's batched sampler). */

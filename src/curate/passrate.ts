@@ -237,7 +237,7 @@ export async function estimatePassCounts(sources: PassRateSource[], policy: Poli
             hash: t.hash,
             run: 0,
             sample,
-            response: c.text,
+            response: config.responses === "none" ? "" : c.text,
             finish_reason: c.finish_reason,
             correct: g.correct,
             predicted: g.predicted,
