@@ -11,7 +11,7 @@ const rowsOf = (t: ColumnTable): Row[] => t.objects() as Row[];
 const uniq = <T>(xs: T[]): T[] => [...new Set(xs)];
 
 /** Height for a horizontal chart with one bar per category. */
-const barHeight = (n: number) => Math.max(260, 110 + 34 * n);
+const barHeight = (n: number) => Math.max(280, 140 + 34 * n);
 
 function base(title: string, extra: Layout = {}): Layout {
   return { title: { text: title }, font: { size: 13 }, margin: { l: 140, r: 30, t: 60, b: 60 }, ...extra };
@@ -32,7 +32,8 @@ export function itemsPerSourceFigure(perSource: ColumnTable): Figure {
       height: barHeight(y.length),
       xaxis: { title: { text: "items" } },
       yaxis: { autorange: "reversed", automargin: true },
-      legend: { orientation: "h", y: -0.2, traceorder: "normal" },
+      legend: { orientation: "h", x: 0, xanchor: "left", y: 1.01, yanchor: "bottom", traceorder: "normal" },
+      margin: { l: 140, r: 30, t: 95, b: 60 },
     }),
   };
 }
@@ -53,7 +54,8 @@ export function optionCountsFigure(options: ColumnTable): Figure {
       height: barHeight(datasets.length),
       xaxis: { title: { text: "items" } },
       yaxis: { autorange: "reversed", automargin: true },
-      legend: { orientation: "h", y: -0.2, traceorder: "normal" },
+      legend: { orientation: "h", x: 0, xanchor: "left", y: 1.01, yanchor: "bottom", traceorder: "normal" },
+      margin: { l: 140, r: 30, t: 95, b: 60 },
     }),
   };
 }
@@ -102,7 +104,7 @@ export function answerLetterFigure(letters: ColumnTable): Figure {
       text,
       texttemplate: "%{text}",
       hovertemplate: "%{y} letter %{x}: %{text} of closed items, %{z:.2f}× the random-placement share<extra></extra>",
-      // RdBu runs red (low) to blue (high): over-represented letters blue, under-represented red.
+      // plotly's RdBu runs blue (low) to red (high): over-represented letters red, rare ones blue.
       colorscale: "RdBu",
       zmid: 1,
       zmin: 0.5,
