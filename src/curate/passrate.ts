@@ -95,7 +95,7 @@ interface Task {
   missing: number[];
 }
 
-/** Sample an item with the policy and grade it with the training reward. */
+/** Grade one sample with the training reward (src/reward.ts computeReward): correct iff score 1. */
 export function gradeSample(item: Item, text: string, reward: RewardOptions): { correct: boolean; format: boolean; reward: number; predicted: string | null; extracted: string | null; via: string } {
   const r = computeReward(text, item, reward);
   return { correct: r.score === 1, format: r.format, reward: r.reward, predicted: r.predicted, extracted: r.extracted, via: r.reason };
