@@ -148,6 +148,7 @@ def main():
                 watch.current = index
                 current["index"] = index
                 report["cells"] += 1
+                cell_started = time.time()
                 try:
                     client.execute_cell(cell, index)
                 except CellTimeoutError:
@@ -161,6 +162,8 @@ def main():
                     break
                 if stray_failure():
                     break
+                # one line per cell on stdout: the runner shows them live (long notebooks, CI logs)
+                print("cell %d done in %.1f s" % (index, time.time() - cell_started), flush=True)
             if report["ok"]:
                 settle = nbformat.v4.new_code_cell(SETTLE_SOURCE)
                 nb.cells.append(settle)  # nbclient writes the cell back by index; removed below

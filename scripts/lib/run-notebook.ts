@@ -38,6 +38,8 @@ export interface RunOptions {
   /** Seconds for the whole notebook; undefined: the notebook's metadata, else the default. */
   timeoutS?: number;
   html: boolean;
+  /** Each progress line from the driver (default: printed indented). */
+  onLine?: (line: string) => void;
 }
 
 export const DEFAULT_TIMEOUT_S = 3600;
@@ -98,7 +100,14 @@ export async function runNotebook(input: string, opts: RunOptions): Promise<Note
   // Own process group, so the backstop can stop the driver; it shuts its kernel down on SIGTERM.
   const child = spawn(SYSTEM_PYTHON, args, { cwd: opts.root, env: kernelEnv(opts.root, opts.smoke), stdio: ["ignore", "pipe", "pipe"], detached: true });
   let driverOutput = "";
-  child.stdout.on("data", (d) => (driverOutput += d));
+  let pending = "";
+  child.stdout.on("data", (d) => {
+    // the driver prints "cell N done in S s" per cell: pass those on as they come
+    pending += d;
+    const lines = pending.split("\n");
+    pending = lines.pop() ?? "";
+    for (const l of lines) if (l.trim()) (opts.onLine ?? ((x: string) => console.log(`  ${x}`)))(l);
+  });
   child.stderr.on("data", (d) => (driverOutput += d));
   const backstop = setTimeout(() => {
     try {
