@@ -142,6 +142,8 @@ describe("running notebooks through the tslab kernel", { skip }, () => {
     assert.match(r.out, /✔ pass: 2 code cells/);
     const executed = readNotebook(join(out, "pass.ipynb"));
     assert.match(JSON.stringify(executed.cells[1].outputs), /answer=42 smoke=1/, "smoke flag reaches the kernel");
+    const trusted = spawnSync("/usr/bin/python3", ["-c", "import sys, nbformat; from nbformat.sign import NotebookNotary; print(NotebookNotary().check_signature(nbformat.read(sys.argv[1], 4)))", join(out, "pass.ipynb")], { encoding: "utf8" });
+    assert.equal(trusted.stdout.trim(), "True", "the executed copy is signed, so its scripts run when opened");
 
     assert.match(r.err, /thrown: error in cell 1 /);
     assert.match(r.err, /--- cell source ---\nif \(a > 0\) throw new Error\(`kaput \$\{a\}`\);\n--- error ---/);
