@@ -109,7 +109,7 @@ export function answerLetterFigure(letters: ColumnTable): Figure {
       zmid: 1,
       zmin: 0.5,
       zmax: 1.5,
-      colorbar: { title: { text: "observed /<br>expected" } },
+      colorbar: { title: { text: "observed /<br>expected<br>(clipped to<br>0.5-1.5)" } },
     },
   ];
   return {
