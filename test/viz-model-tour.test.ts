@@ -49,8 +49,10 @@ test("readPretrainMetrics skips a torn last line; movingAverage by hand; the los
     assert.deepEqual(readPretrainMetrics(join(dir, "none.jsonl")), []);
     assert.deepEqual(movingAverage([1, 2, 3, 4], 2), [1, 1.5, 2.5, 3.5]);
     const fig = pretrainLossFigure(m, { vocabSize: 2048 });
-    assert.equal(fig.data.length, 3);
-    assert.deepEqual(fig.data[2].y, [6.5]);
+    assert.deepEqual(fig.data.map((t) => t.name), ["train loss", "held-out loss"], "two steps: no moving mean");
+    assert.deepEqual(fig.data[1].y, [6.5]);
+    const long = pretrainLossFigure(Array.from({ length: 100 }, (_, i) => ({ step: i + 1, loss: 7 - i / 50 })));
+    assert.deepEqual(long.data.map((t) => t.name), ["train loss (each step)", "train loss (mean of 4 steps)", "held-out loss"]);
     const shapes = fig.layout?.shapes as { y0: number }[];
     assert.ok(Math.abs(shapes[0].y0 - Math.log(2048)) < 1e-12);
   } finally {

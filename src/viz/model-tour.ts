@@ -113,11 +113,15 @@ export function pretrainLossFigure(metrics: PretrainMetric[], o: { vocabSize?: n
   const loss = metrics.map((m) => m.loss);
   const held = metrics.filter((m) => typeof m.held_out_loss === "number");
   const window = Math.max(1, Math.round(metrics.length / 25));
-  const data: Trace[] = [
-    { type: "scatter", mode: "lines", name: "train loss (each step)", x: steps, y: loss, line: { color: "rgba(31,119,180,0.3)", width: 1 } },
-    { type: "scatter", mode: "lines", name: `train loss (mean of ${window} steps)`, x: steps, y: movingAverage(loss, window), line: { color: "#1f77b4", width: 2 } },
-    { type: "scatter", mode: "lines+markers", name: "held-out loss", x: held.map((m) => m.step), y: held.map((m) => m.held_out_loss), line: { color: "#d62728" } },
-  ];
+  // Short runs (smoke) show the raw curve only; long ones a faint raw curve under a moving mean.
+  const data: Trace[] =
+    window > 1
+      ? [
+          { type: "scatter", mode: "lines", name: "train loss (each step)", x: steps, y: loss, line: { color: "rgba(31,119,180,0.3)", width: 1 } },
+          { type: "scatter", mode: "lines", name: `train loss (mean of ${window} steps)`, x: steps, y: movingAverage(loss, window), line: { color: "#1f77b4", width: 2 } },
+        ]
+      : [{ type: "scatter", mode: "lines", name: "train loss", x: steps, y: loss, line: { color: "#1f77b4", width: 2 } }];
+  data.push({ type: "scatter", mode: "lines+markers", name: "held-out loss", x: held.map((m) => m.step), y: held.map((m) => m.held_out_loss), line: { color: "#d62728" } });
   const shapes: Record<string, unknown>[] = [];
   const annotations: Record<string, unknown>[] = [];
   if (o.vocabSize && metrics.length) {
