@@ -2,13 +2,13 @@
  * GRPO step time on the workshop model, split into sampling, scoring and update, beside the raw
  * engine on the same shapes:
  *   - sampling: the trainer's rollout (sampleGroups: n samples per prompt, decode, reward text) vs
- *     a bare Sampler.generate of the same rows;
+ *     bare Sampler.generate calls on the same rows, in the same batch size;
  *   - update: the trainer's update (GrpoActor.updateMiniBatch: clipped loss + KL + entropy metric,
  *     micro-batches, AdamW) vs a bare jit(valueAndGrad(masked NLL)) + AdamW step (LmTrainer) on the
  *     same micro-batch shapes;
  *   - scoring: old and reference log-probs (two forward passes) and rewards.
- * Shapes are the workshop preset's (8 prompts x 8 samples, responses up to 24 tokens, micro-batch
- * 32 rows); the weights are a fresh workshop-size model (responses then run to the length limit,
+ * Shapes are the workshop preset's (8 prompts x 8 samples, sampler batches of 16 rows, responses
+ * up to 24 tokens, micro-batches of 8 rows); the weights are a fresh workshop-size model (responses then run to the length limit,
  * the worst case). Prompts are real HuatuoGPT-o1 items.
  *
  *   npx tsx bench/grpo.ts
@@ -42,7 +42,7 @@ export async function run(): Promise<Record<string, number | string>> {
   const items = (await loadDataset("huatuo-o1", { split: "train" })).items.filter((it) => Object.keys(it.options).length >= 2);
   const tok = TextTokenizer.fit(items.slice(0, 400).map((it) => buildPrompt(it) + " <think> </think> <answer> A </answer>"), 2048);
   const c = sizeConfig("workshop", { vocabSize: tok.vocabSize });
-  const rollout = { ...preset.rollout, n, maxResponseTokens: maxResp, batchRows: P * n, seed: 1 };
+  const rollout = { ...preset.rollout, n, maxResponseTokens: maxResp, seed: 1 };
   const actor = new GrpoActor(
     initParams(c, 0),
     initParams(c, 0),
@@ -80,7 +80,9 @@ export async function run(): Promise<Record<string, number | string>> {
     // Raw sampler: the same prompt rows (each repeated n times), one generate call.
     const seqs = prompts.flatMap((p) => Array.from({ length: n }, () => ({ ids: p.ids, images: p.images })));
     t0 = performance.now();
-    const g2 = await raw.generate(actor.params, seqs, { maxNewTokens: maxResp, temperature: 1, topP: 1, seed: s, stopIds: [tok.ids.end], padId: tok.ids.pad, imageTokenId: tok.ids.image });
+    for (let i = 0; i < seqs.length; i += rollout.batchRows) {
+      await raw.generate(actor.params, seqs.slice(i, i + rollout.batchRows), { maxNewTokens: maxResp, temperature: 1, topP: 1, seed: s, stopIds: [tok.ids.end], padId: tok.ids.pad, imageTokenId: tok.ids.image });
+    }
     const tRawSample = performance.now() - t0;
     // Raw update: masked NLL value-and-grad + AdamW on the same micro-batch shapes.
     t0 = performance.now();
@@ -101,7 +103,6 @@ export async function run(): Promise<Record<string, number | string>> {
       t.rows += rows.length;
       t.T = Math.max(t.T, ...plan[0].map((m) => m.length));
     }
-    void g2;
   }
   sampler.dispose();
   raw.dispose();
@@ -112,7 +113,7 @@ export async function run(): Promise<Record<string, number | string>> {
   const per = (ms: number) => Number((ms / 1000 / steps).toFixed(3));
   return {
     model: `workshop (d ${c.dModel}, ${c.nLayers} layers, vocab ${c.vocabSize}), ${engine.threads} thread(s)`,
-    shape: `${P} prompts x ${n} samples, responses <= ${maxResp} tokens, micro-batch ${microRows} rows, T <= ${t.T}`,
+    shape: `${P} prompts x ${n} samples, sampler batch ${rollout.batchRows}, responses <= ${maxResp} tokens, micro-batch ${microRows} rows, T <= ${t.T}`,
     steps,
     sample_s: per(t.sample),
     score_s: per(t.score),

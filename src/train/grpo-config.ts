@@ -159,7 +159,7 @@ const PUBLISHED: GrpoConfig = {
   out: "runs/grpo-published",
   model: { init: "base", size: "workshop" },
   data: { sources: ["huatuo-o1", "pubmedqa-train"], excludeEval: ALL_LOCAL_EVALS, limit: null, realNewline: false },
-  rollout: { promptsPerStep: 256, n: 8, temperature: 1.0, topP: 1, maxResponseTokens: 4096, maxPromptTokens: 2048, batchRows: 64 },
+  rollout: { promptsPerStep: 256, n: 8, temperature: 1.0, topP: 1, maxResponseTokens: 4096, maxPromptTokens: 2048, batchRows: 16 },
   reward: { format: "gate", formatWeight: 0.1, extraction: "published" },
   actor: {
     lr: 1e-6,
@@ -195,9 +195,9 @@ const WORKSHOP: GrpoConfig = {
   preset: "workshop",
   out: "runs/grpo-workshop",
   data: { ...PUBLISHED.data, limit: null },
-  rollout: { ...PUBLISHED.rollout, promptsPerStep: 8, maxResponseTokens: 24, maxPromptTokens: 224, batchRows: 64 },
-  actor: { ...PUBLISHED.actor, lr: 2e-4, miniBatchPrompts: 8, microBatchRows: 32 },
-  warmup: { formatSteps: 30, lr: 1e-3, batchRows: 16 },
+  rollout: { ...PUBLISHED.rollout, promptsPerStep: 8, maxResponseTokens: 24, maxPromptTokens: 224, batchRows: 16 },
+  actor: { ...PUBLISHED.actor, lr: 2e-4, miniBatchPrompts: 8, microBatchRows: 8 },
+  warmup: { formatSteps: 30, lr: 1e-3, batchRows: 8 },
   train: { ...PUBLISHED.train, epochs: 1, maxSteps: 12, saveEvery: 6 },
 };
 
