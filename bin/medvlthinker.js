@@ -5,11 +5,11 @@ import { fileURLToPath } from "node:url";
 import { dirname, resolve } from "node:path";
 process.env.MEDVLTHINKER_ROOT ??= resolve(dirname(fileURLToPath(import.meta.url)), "..");
 register();
-const { main } = await import("../src/cli.ts");
+const { main, formatCliError } = await import("../src/cli.ts");
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    console.error(err?.name === "DataError" || err?.name === "ConfigError" ? `error: ${err.message}` : err);
+    console.error(formatCliError(err));
     process.exit(1);
   },
 );

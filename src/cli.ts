@@ -39,3 +39,12 @@ export async function main(argv: string[]): Promise<number> {
   }
   return mod.run(rest);
 }
+
+/** Errors about the user's input or setup: print the message alone, no stack trace. */
+const USER_ERRORS = new Set(["DataError", "ConfigError", "CheckpointError", "PolicyConfigError", "RequestFailedError"]);
+
+export function formatCliError(err: unknown): string {
+  const e = err as { name?: string; message?: string } | null;
+  if (e && typeof e.name === "string" && USER_ERRORS.has(e.name)) return `error: ${e.message}`;
+  return String((err as Error)?.stack ?? err);
+}
