@@ -124,6 +124,10 @@ test("overlong items: cut, reasoning shortened with the answer kept, or dropped"
   assert.match(text, /^<think> The patient|^<think> step 0/);
   assert.match(text, /step 59 considers a finding\. <\/think>\n<answer> C <\/answer>$/);
   const c256 = { ...c, maxSeq: 256 };
+  // maxLength caps sequences below the model's context.
+  const capped = tokenizeItems([long], tok, c256, { overlong: "truncate-reasoning", maxLength: 128 });
+  assert.equal(capped.examples[0].ids.length, 128);
+  assert.deepEqual(capped.examples[0].ids, e.ids, "same as a 128-token context");
   const dropped = tokenizeItems([long, item(1)], tok, c256, { overlong: "drop" });
   assert.deepEqual(dropped.dropped, [{ dataset_name: "toy", dataset_index: 0 }]);
   assert.equal(dropped.examples.length, 1);

@@ -186,7 +186,7 @@ test("a run killed mid-way and resumed gives the uninterrupted loss curve, weigh
   await assert.rejects(runSft({ ...cfg(join(dir, "part")), train: { ...cfg("").train, lr: 1e-3 } }, { ...quiet, resume: true }), /train\.lr: 0\.005 -> 0\.001/);
   const notes: string[] = [];
   const ran: number[] = [];
-  const resumed = await runSft(cfg(join(dir, "part")), { ...quiet, resume: true, log: (m) => notes.push(m), onStep: (m) => ran.push(m.step) });
+  const resumed = await runSft(cfg(join(dir, "part")), { ...quiet, resume: true, log: (m) => notes.push(m), onStep: (m) => void ran.push(m.step) });
   assert.equal(resumed.finished, true);
   assert.match(notes.join("\n"), /resuming .* from .*step-6 \(step 6\)/);
   assert.deepEqual(ran, [7, 8, 9, 10], "only the steps after the checkpoint are run again");

@@ -199,6 +199,8 @@ export interface TokenizeReport {
 
 export interface TokenizeOptions {
   overlong: SftConfig["data"]["overlong"];
+  /** Longest sequence (default: the model's context). */
+  maxLength?: number | null;
   realNewline?: boolean;
   /** Context positions kept free for the target when a prompt is too long (default 1/4 of the context). */
   targetReserve?: number;
@@ -213,13 +215,15 @@ export function tokenizeItems(items: Item[], tok: TextTokenizer, c: ModelConfig,
   const examples: SftExample[] = [];
   const dropped: ItemRef[] = [];
   const counts = { whole: 0, "prompt-truncated": 0, cut: 0, "reasoning-truncated": 0 };
-  const reserve = o.targetReserve ?? Math.floor(c.maxSeq / 4);
+  const ctx = Math.min(c.maxSeq, o.maxLength ?? c.maxSeq);
+  const reserve = o.targetReserve ?? Math.floor(ctx / 4);
   for (const it of items) {
     const images = (it.images ?? []).slice(0, c.maxImages);
-    const p = promptIds(tok, buildPrompt(it, { realNewline: o.realNewline }), images.length, c, reserve);
+    // promptIds keeps `reserve` positions free in the model's context; positions past ctx count as reserved too.
+    const p = promptIds(tok, buildPrompt(it, { realNewline: o.realNewline }), images.length, c, reserve + c.maxSeq - ctx);
     let target = [...tok.encode(sftTarget(it.reasoning ?? "", it.answer_label)), tok.ids.end];
     let fit: SftExample["fit"] = p.truncated ? "prompt-truncated" : "whole";
-    const room = c.maxSeq - p.ids.length;
+    const room = ctx - p.ids.length;
     if (target.length > room) {
       if (o.overlong === "drop") {
         dropped.push(ref(it));

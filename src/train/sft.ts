@@ -84,7 +84,8 @@ export interface SftRunOptions {
   signal?: AbortSignal;
   /** Tests: stop after this global step as if killed (no checkpoint, no summary). */
   haltAfterStep?: number;
-  onStep?: (m: SftMetrics) => void;
+  /** Called after each step's metrics are written (awaited; not part of the step's timing). */
+  onStep?: (m: SftMetrics) => void | Promise<void>;
   /** Notes (data report lines, checkpoints); default console.error. */
   log?: (message: string) => void;
 }
@@ -121,7 +122,7 @@ export async function prepareSftData(cfg: SftConfig, tok: TextTokenizer, mc: Mod
   const { items, report } = await loadSftItems(cfg.data);
   if (items.length === 0) throw new ConfigError(`no SFT items left from ${cfg.data.sources.join(", ")} (loaded ${report.loaded}, ${report.noReasoning} without reasoning, ${report.overlap.excluded.length} in evaluation sets, ${report.disagreeing.length} disagreeing)`);
   const split = splitHeldOut(items, cfg.data.heldOutFraction, cfg.train.seed);
-  const o = { overlong: cfg.data.overlong, realNewline: cfg.data.realNewline };
+  const o = { overlong: cfg.data.overlong, maxLength: cfg.data.maxLength, realNewline: cfg.data.realNewline };
   const tr = tokenizeItems(split.train, tok, mc, o);
   const ho = tokenizeItems(split.heldOut, tok, mc, o);
   if (tr.examples.length === 0) throw new ConfigError(`every training item was dropped as longer than the context (${mc.maxSeq}); use data.overlong "cut" or "truncate-reasoning"`);
@@ -300,7 +301,7 @@ export async function runSft(input: SftConfigInput | SftConfig, opts: SftRunOpti
         }
         metricsOut.append(m as unknown as Record<string, unknown>);
         session.push(m);
-        opts.onStep?.(m);
+        await opts.onStep?.(m);
         bar?.tick(1, `loss ${r.loss.toFixed(3)}${m.held_out_loss !== undefined ? ` held-out ${m.held_out_loss.toFixed(3)}` : ""}`);
         if (opts.haltAfterStep !== undefined && step >= opts.haltAfterStep) {
           halted = true;
