@@ -196,8 +196,8 @@ const WORKSHOP: GrpoConfig = {
   out: "runs/grpo-workshop",
   data: { ...PUBLISHED.data, limit: null },
   rollout: { ...PUBLISHED.rollout, promptsPerStep: 8, maxResponseTokens: 24, maxPromptTokens: 224, batchRows: 16 },
-  actor: { ...PUBLISHED.actor, lr: 2e-4, miniBatchPrompts: 8, microBatchRows: 8 },
-  warmup: { formatSteps: 30, lr: 1e-3, batchRows: 8 },
+  actor: { ...PUBLISHED.actor, lr: 1e-4, miniBatchPrompts: 8, microBatchRows: 8, padMultiple: 256 },
+  warmup: { formatSteps: 40, lr: 2e-3, batchRows: 8 },
   train: { ...PUBLISHED.train, epochs: 1, maxSteps: 12, saveEvery: 6 },
 };
 

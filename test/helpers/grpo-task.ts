@@ -1,8 +1,15 @@
 /**
- * A small synthetic GRPO task whose answer is learnable from the prompt: the question names the
- * correct letter ("Copy the letter: C"), the four options are random words. A tiny model that has
- * only been warmed up on the answer format answers at chance (25%); GRPO must teach it to copy.
- * Written to a tmp folder as an interchange jsonl and a model checkpoint, like real inputs.
+ * Small synthetic GRPO tasks, written to a tmp folder as an interchange jsonl and a fresh tiny
+ * model checkpoint (tokenizer fitted to the task's text), like real inputs. Rules for the key:
+ * - "last": 2, 3 or 4 options (random words) and the key is always the last one, so the right
+ *   letter depends on the prompt; nothing in the prompt says so (the learning test uses this);
+ * - "copy": the question names the letter ("Copy the letter: C C C ..."), 4 options;
+ * - "constant": the key is always B.
+ * Measured on a d-64 2-layer model after the format warm-up (lr 1e-3, 8 prompts x 8 samples):
+ * "constant" reaches 80% in ~15 steps and "last" climbs from ~0.15 to ~0.6 in 30 steps, while
+ * "copy" stayed at chance for 40-60 steps (hint in the question or in a last option, 2 or 4
+ * options, repeated 8 or 24 times): conditioning on a distant prompt token is slow to find from
+ * rewards alone at this size.
  */
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,19 +22,22 @@ import { buildPrompt, sftTarget } from "../../src/prompt";
 import { Rng } from "../../src/train/runs";
 
 const WORDS = ["heart", "lung", "liver", "kidney", "brain", "bone", "skin", "blood", "nerve", "muscle", "eye", "ear"];
-const LETTERS = ["A", "B", "C", "D"];
+const LETTERS = ["A", "B", "C", "D", "E"];
 
-export function copyTaskItems(n: number, seed: number, opts: { repeat?: number; options?: number } = {}): Item[] {
+export function copyTaskItems(n: number, seed: number, opts: { repeat?: number; options?: number; hint?: "question" | "last-option"; rule?: "copy" | "constant" | "last" } = {}): Item[] {
   const rng = new Rng(seed);
   return Array.from({ length: n }, (_, i) => {
-    const k = opts.options ?? 4;
+    const k = opts.rule === "last" ? 2 + rng.int(3) : opts.options ?? 4;
     const words = rng.shuffle(WORDS).slice(0, k);
     const options: Record<string, string> = {};
     LETTERS.slice(0, k).forEach((l, j) => (options[l] = words[j]));
-    const label = LETTERS[rng.int(k)];
+    const label = opts.rule === "constant" ? "B" : opts.rule === "last" ? LETTERS[k - 1] : LETTERS[rng.int(k)];
+    const hint = (" " + label).repeat(opts.repeat ?? 8).trim();
+    // "last-option": the hint is the text of an extra last option, close to where the answer is written.
+    if (opts.hint === "last-option") options[String.fromCharCode(65 + k)] = hint;
     return {
       images: null,
-      question: `Copy the letter: ${(" " + label).repeat(opts.repeat ?? 8).trim()}`,
+      question: opts.rule === "constant" || opts.rule === "last" ? "Which option is keyed?" : opts.hint === "last-option" ? "Answer with the letter written in the last option." : `Copy the letter: ${hint}`,
       options,
       answer_label: label,
       answer: options[label],
@@ -48,9 +58,9 @@ export interface CopyTask {
 }
 
 /** Items file and a fresh tiny model (tokenizer fitted to the task's text) in a tmp folder. */
-export async function makeCopyTask(opts: { items?: number; seed?: number; maxSeq?: number; model?: Record<string, number>; repeat?: number; options?: number } = {}): Promise<CopyTask> {
+export async function makeCopyTask(opts: { items?: number; seed?: number; maxSeq?: number; model?: Record<string, number>; repeat?: number; options?: number; hint?: "question" | "last-option"; rule?: "copy" | "constant" | "last" } = {}): Promise<CopyTask> {
   const dir = mkdtempSync(join(tmpdir(), "grpo-task-"));
-  const items = copyTaskItems(opts.items ?? 256, opts.seed ?? 1, { repeat: opts.repeat, options: opts.options });
+  const items = copyTaskItems(opts.items ?? 256, opts.seed ?? 1, { repeat: opts.repeat, options: opts.options, hint: opts.hint, rule: opts.rule });
   const itemsPath = join(dir, "copy_train.jsonl");
   writeItemsJsonl(itemsPath, items);
   const texts = items.flatMap((it) => [buildPrompt(it), ...LETTERS.map((l) => sftTarget("", l))]);
