@@ -1,12 +1,13 @@
 /**
  * Small synthetic GRPO tasks, written to a tmp folder as an interchange jsonl and a fresh tiny
  * model checkpoint (tokenizer fitted to the task's text), like real inputs. Rules for the key:
- * - "last": 2, 3 or 4 options (random words) and the key is always the last one, so the right
- *   letter depends on the prompt; nothing in the prompt says so (the learning test uses this);
+ * - "last": 2 or 3 options (random words) and the key is always the last one, so the right
+ *   letter (B or C) depends on the prompt; nothing in the prompt says so (the learning test);
  * - "copy": the question names the letter ("Copy the letter: C C C ..."), 4 options;
  * - "constant": the key is always B.
  * Measured on a d-64 2-layer model after the format warm-up (lr 1e-3, 8 prompts x 8 samples):
- * "constant" reaches 80% in ~15 steps and "last" climbs from ~0.15 to ~0.6 in 30 steps, while
+ * "constant" reaches 80% in ~15 steps; "last" with 2-4 options learned B and C but never D (4
+ * options: the policy generalised C from 3-option items and stopped sampling D), hence 2-3 options;
  * "copy" stayed at chance for 40-60 steps (hint in the question or in a last option, 2 or 4
  * options, repeated 8 or 24 times): conditioning on a distant prompt token is slow to find from
  * rewards alone at this size.
@@ -27,7 +28,7 @@ const LETTERS = ["A", "B", "C", "D", "E"];
 export function copyTaskItems(n: number, seed: number, opts: { repeat?: number; options?: number; hint?: "question" | "last-option"; rule?: "copy" | "constant" | "last" } = {}): Item[] {
   const rng = new Rng(seed);
   return Array.from({ length: n }, (_, i) => {
-    const k = opts.rule === "last" ? 2 + rng.int(3) : opts.options ?? 4;
+    const k = opts.rule === "last" ? 2 + rng.int(2) : opts.options ?? 4;
     const words = rng.shuffle(WORDS).slice(0, k);
     const options: Record<string, string> = {};
     LETTERS.slice(0, k).forEach((l, j) => (options[l] = words[j]));
