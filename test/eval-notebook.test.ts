@@ -50,6 +50,9 @@ test("discoverModels: base, then SFT's reported checkpoint, then GRPO's latest; 
 
     assert.deepEqual(discoverModels({ preset: "smoke", baseDir: join(root, "base-tiny-smoke"), runsRoot: root }).map((f) => f.label), ["sft"]);
     assert.equal(runCheckpoint(join(root, "curate-workshop")), null);
+    // A summary written in another checkout (absolute paths elsewhere): the same step folder here.
+    writeFileSync(join(root, "sft-workshop", "summary.json"), JSON.stringify({ reportCheckpoint: "/elsewhere/runs/sft-workshop/checkpoints/step-6", finalCheckpoint: "/elsewhere/runs/sft-workshop/checkpoints/step-10" }));
+    assert.equal(runCheckpoint(join(root, "sft-workshop")), join(root, "sft-workshop", "checkpoints", "step-6"));
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

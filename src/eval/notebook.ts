@@ -57,7 +57,9 @@ export function runCheckpoint(runDir: string): string | null {
   const summary = readJson(join(runDir, "summary.json"));
   for (const k of ["reportCheckpoint", "finalCheckpoint"]) {
     const d = summary?.[k];
-    if (typeof d === "string" && hasWeights(resolve(runDir, d))) return resolve(runDir, d);
+    if (typeof d !== "string") continue;
+    // The summary holds absolute paths; a moved or copied checkout finds the same step folder here.
+    for (const c of [resolve(runDir, d), join(resolve(runDir), "checkpoints", basename(d))]) if (hasWeights(c)) return c;
   }
   const all = listCheckpoints(join(runDir, "checkpoints")).filter((c) => hasWeights(c.dir));
   return all.length ? all[all.length - 1].dir : null;
