@@ -23,7 +23,8 @@ export function makeValueAndGrad<R extends np.Array[]>(loss: LossFn<R>): ValueAn
   const gather = jit((embed: np.Array, tokens: np.Array) => np.take(embed, tokens, 0));
   const vg = jit(
     valueAndGrad(
-      (p: Params, tokEmb: np.Array, inp: ModelInputs, ...rest: R) => loss(p, { ...inp, tokEmb }, ...rest),
+      // Cast: tslab's TypeScript 5.0 cannot relate the mapped-tree parameter types to its own.
+      ((p: Params, tokEmb: np.Array, inp: ModelInputs, ...rest: R) => loss(p, { ...inp, tokEmb }, ...rest)) as (...args: any[]) => np.Array,
       { argnums: [0, 1] },
     ),
   );
