@@ -1,10 +1,10 @@
 /** ensureBaseModel: made once (warm-up run, saved), then loaded; concurrent callers wait for the one warm-up. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { baseModelDir, ensureBaseModel } from "../src/model/base";
+import { dirname, join } from "node:path";
+import { baseModelDir, ensureBaseModel, staleFields } from "../src/model/base";
 
 test("ensureBaseModel warms up once, saves, and later calls load the same weights", async () => {
   const out = join(mkdtempSync(join(tmpdir(), "base-")), "base-tiny-smoke");
@@ -28,4 +28,16 @@ test("ensureBaseModel warms up once, saves, and later calls load the same weight
   assert.deepEqual(await emb(c), ea);
   assert.equal(c.tokenizer.vocabSize, a.tokenizer.vocabSize);
   for (const m of [a, b, c]) m.dispose();
+
+  // A base made with another config of its size (here: a different context) is moved aside and made again.
+  const cfgPath = join(out, "checkpoint", "config.json");
+  const saved = JSON.parse(readFileSync(cfgPath, "utf8"));
+  assert.deepEqual(staleFields(saved.model, "tiny"), []);
+  saved.model.maxSeq = 48;
+  writeFileSync(cfgPath, JSON.stringify(saved));
+  assert.deepEqual(staleFields(saved.model, "tiny"), ["maxSeq 48 -> 64"]);
+  const d = await ensureBaseModel(opts);
+  assert.equal(d.config.maxSeq, 64);
+  assert.ok(readdirSync(dirname(out)).some((n) => n.startsWith("base-tiny-smoke.stale-")));
+  d.dispose();
 });

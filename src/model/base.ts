@@ -4,10 +4,11 @@
  * A lock folder keeps two processes from warming up the same base at once (the second waits).
  * Smoke mode (MEDVLTHINKER_SMOKE=1 or `smoke: true`) uses the tiny config and a handful of steps.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { REPO_ROOT } from "../paths";
 import { createProgress } from "../viz/progress";
+import { sizeConfig, type ModelConfig } from "./config";
 import { EmbeddedModel } from "./model";
 import { PRETRAIN_DEFAULTS, pretrain, type PretrainOptions } from "./pretrain";
 
@@ -74,6 +75,16 @@ async function withLock<T>(lockDir: string, fn: () => Promise<T>): Promise<T> {
 }
 
 /**
+ * Fields where a saved base model's config differs from today's config of its size (vocabulary
+ * aside: it comes from the fitted tokenizer). Non-empty means the cache predates a change of the
+ * size's config and is rebuilt.
+ */
+export function staleFields(saved: ModelConfig, size: string): string[] {
+  const now = sizeConfig(size, { vocabSize: saved.vocabSize });
+  return (Object.keys(now) as (keyof ModelConfig)[]).filter((k) => now[k] !== saved[k]).map((k) => `${k} ${saved[k]} -> ${now[k]}`);
+}
+
+/**
  * Load the warmed-up base model, or make it: run the warm-up with a progress bar, save it to
  * <dir>/checkpoint, return it. Later calls (any process) load the saved one.
  */
@@ -83,10 +94,31 @@ export async function ensureBaseModel(o: BaseModelOptions = {}): Promise<Embedde
   const dir = baseModelDir(o);
   const ck = join(dir, "checkpoint");
   const ready = () => existsSync(join(ck, "config.json")) || existsSync(join(`${ck}.prev`, "config.json"));
-  if (ready()) return EmbeddedModel.load(ck);
+  const loadFresh = async (): Promise<EmbeddedModel | null> => {
+    if (!ready()) return null;
+    const m = await EmbeddedModel.load(ck);
+    const stale = staleFields(m.config, size);
+    // Only a finished warm-up counts (its final save records final_loss; mid-run saves do not).
+    if (stale.length === 0 && m.info.stage === "pretrain" && m.info.final_loss !== undefined) return m;
+    m.dispose();
+    return null;
+  };
+  const cached = await loadFresh();
+  if (cached) return cached;
   mkdirSync(dir, { recursive: true });
   return withLock(`${dir}.lock`, async () => {
-    if (ready()) return EmbeddedModel.load(ck); // made by another process while we waited
+    const made = await loadFresh(); // made by another process while we waited
+    if (made) return made;
+    if (ready()) {
+      // A base model from an older config of this size: keep it aside, make today's.
+      const old = await EmbeddedModel.load(ck);
+      const why = staleFields(old.config, size).join(", ") || "an unfinished warm-up";
+      old.dispose();
+      const aside = `${dir}.stale-${Date.now()}`;
+      console.warn(`base model in ${dir} is out of date (${why}); moved to ${aside} and warming up again`);
+      renameSync(dir, aside);
+      mkdirSync(dir, { recursive: true });
+    }
     const d = PRETRAIN_DEFAULTS[size];
     if (!d) throw Object.assign(new Error(`ensureBaseModel: unknown size '${size}' (${Object.keys(PRETRAIN_DEFAULTS).join(", ")})`), { name: "ConfigError" });
     const opts: PretrainOptions = { ...d, ...(smoke ? { steps: 12, evalEvery: 6, tokenizerChars: 200_000 } : {}), ...o.pretrain, size, out: dir };
