@@ -75,3 +75,13 @@ export async function sampleWithRewards(model: EmbeddedModel, items: Item[], o: 
     };
   });
 }
+
+/** Share of well-formed completions and mean reward, in percent. */
+export function sampleSummary(rows: SampleRow[]): { samples: number; well_formed_pct: number; reward_pct: number } {
+  const n = Math.max(1, rows.length);
+  return {
+    samples: rows.length,
+    well_formed_pct: (100 * rows.filter((r) => r.format).length) / n,
+    reward_pct: (100 * rows.reduce((s, r) => s + r.reward, 0)) / n,
+  };
+}
