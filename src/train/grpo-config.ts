@@ -210,7 +210,7 @@ const SMOKE: GrpoConfig = {
   data: { ...WORKSHOP.data, limit: 32 },
   rollout: { ...WORKSHOP.rollout, promptsPerStep: 4, n: 4, maxResponseTokens: 12, maxPromptTokens: 48, batchRows: 16 },
   actor: { ...WORKSHOP.actor, lr: 1e-3, miniBatchPrompts: 4, microBatchRows: 16, padMultiple: 16 },
-  warmup: { formatSteps: 10, lr: 3e-3, batchRows: 8 },
+  warmup: { formatSteps: 20, lr: 1e-2, batchRows: 8 },
   train: { ...WORKSHOP.train, maxSteps: 3, saveEvery: 2 },
 };
 
