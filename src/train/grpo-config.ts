@@ -196,7 +196,9 @@ const WORKSHOP: GrpoConfig = {
   out: "runs/grpo-workshop",
   data: { ...PUBLISHED.data, limit: null },
   rollout: { ...PUBLISHED.rollout, promptsPerStep: 8, maxResponseTokens: 24, maxPromptTokens: 224, batchRows: 16 },
-  actor: { ...PUBLISHED.actor, lr: 1e-4, miniBatchPrompts: 8, microBatchRows: 8, padMultiple: 256 },
+  // One update per step (mini-batch = all prompts), so the sampler's log-probs are the old policy's:
+  // taking them saves a forward pass per step (the published preset recomputes, as verl).
+  actor: { ...PUBLISHED.actor, lr: 1e-4, miniBatchPrompts: 8, microBatchRows: 8, padMultiple: 256, oldLogProb: "sampler" },
   warmup: { formatSteps: 40, lr: 2e-3, batchRows: 8 },
   train: { ...PUBLISHED.train, epochs: 1, maxSteps: 12, saveEvery: 6 },
 };
