@@ -42,7 +42,8 @@ export function grpoCurvesFigure(runOrMetrics: string | GrpoStepMetrics[], title
       yaxis4: { title: { text: "tokens" } },
       xaxis3: { title: { text: "step" } },
       xaxis4: { title: { text: "step" } },
-      legend: { orientation: "h" },
+      legend: { orientation: "h", y: -0.2 },
+      margin: { b: 90 },
     },
   };
 }
