@@ -125,3 +125,23 @@ test("chooseToken: greedy, temperature, top-p truncation, banned ids; log-prob i
   const c = chooseToken(logits, 0, 4, 0.5, 0.9, rng.uniform);
   assert.ok(Math.abs(c.logprob - Math.log([0.5, 0.3, 0.15, 0.05][c.token])) < 1e-6);
 });
+
+test("long generations (past several KV-window flushes) keep the full-forward log-probs, with rows of different prompt lengths", async () => {
+  await initEngine();
+  const { Scorer } = await import("../src/model/score");
+  const { WINDOW } = await import("../src/model/decode");
+  const params = initParams(c, 6);
+  const s = new Sampler(c);
+  const n = c.maxSeq - 16; // prompt bucket 16 + 48 new tokens fill the context of 64
+  assert.ok(n > 2 * WINDOW, "the generation crosses at least two window flushes");
+  const long = { ...opts, maxNewTokens: n, stopIds: [] };
+  const j = await s.generate(params, prompts, long);
+  for (const g of j) assert.equal(g.ids.length, n);
+  const e = await s.generate(params, prompts, { ...long, jit: false });
+  assert.deepEqual(j.map((g) => g.ids), e.map((g) => g.ids));
+  const sc = new Scorer(c, { padId: 0, imageTokenId: 63 });
+  const lp = await sc.score(params, prompts.map((p, r) => ({ ids: [...p.ids, ...j[r].ids], promptLength: p.ids.length })));
+  j.forEach((g, r) => g.logprobs.forEach((v, t) => assert.ok(Math.abs(v - lp[r][t]) < 2e-3, `row ${r} token ${t}: sampled ${v}, scored ${lp[r][t]}`)));
+  sc.dispose();
+  s.dispose();
+});

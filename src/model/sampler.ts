@@ -1,14 +1,15 @@
 /**
  * Batched generation with a fixed-size KV cache under jit. Prompts are left-padded to a bucket
  * length (multiple of 16) so prefill compiles once per bucket, and the batch is padded to a fixed
- * row count so the decode step compiles once per model. Stops a row at the end token or at
- * maxNewTokens; returns sampled ids and their log-probs under the model.
+ * row count so the decode step compiles once per model. New keys/values go to a small window that
+ * is flushed into the past cache every WINDOW tokens (decode.ts). Stops a row at the end token or
+ * at maxNewTokens; returns sampled ids and their log-probs under the model.
  */
 import { jit, numpy as np, tree } from "./jax";
 import type { ModelConfig } from "./config";
 import type { Params } from "./params";
 import { buildBatch, type Sequence } from "./batch";
-import { decodeStep, prefill, type KVCache, type StepInputs } from "./decode";
+import { WINDOW, decodeStep, decodeWeights, flushWindow, prefill, type DecodeWeights, type KVCache, type StepInputs } from "./decode";
 import { ropeTables } from "./transformer";
 import { makeRng } from "./params";
 import { chooseToken } from "./sampling";
@@ -37,7 +38,9 @@ export interface Generation {
 
 type Compiled = {
   prefill: (p: Params, inp: Parameters<typeof prefill>[1]) => { logits: np.Array; cache: KVCache };
-  step: (p: Params, cache: KVCache, s: StepInputs) => { logits: np.Array; cache: KVCache };
+  weights: (p: Params) => DecodeWeights;
+  step: (p: Params, w: DecodeWeights, past: KVCache, win: KVCache, s: StepInputs) => { logits: np.Array; win: KVCache };
+  flush: (past: KVCache, win: KVCache, place: np.Array) => KVCache;
   dispose(): void;
 };
 
@@ -47,20 +50,26 @@ function compile(c: ModelConfig, S: number, useJit: boolean): Compiled {
     tree.dispose(p);
     return r;
   };
-  const step = (p: Params, cache: KVCache, s: StepInputs) => {
-    const r = decodeStep(p, cache, s, c);
+  const weights = (p: Params) => {
+    const r = decodeWeights(p);
     tree.dispose(p);
     return r;
   };
-  if (!useJit) return { prefill: pre, step, dispose() {} };
-  const jp = jit(pre);
-  const js = jit(step);
+  const step = (p: Params, w: DecodeWeights, past: KVCache, win: KVCache, s: StepInputs) => {
+    const r = decodeStep(p, w, past, win, s, c);
+    tree.dispose(p);
+    tree.dispose(w);
+    return r;
+  };
+  if (!useJit) return { prefill: pre, weights, step, flush: flushWindow, dispose() {} };
+  const fns = [jit(pre), jit(weights), jit(step), jit(flushWindow)];
   return {
-    prefill: jp as unknown as Compiled["prefill"],
-    step: js as unknown as Compiled["step"],
+    prefill: fns[0] as unknown as Compiled["prefill"],
+    weights: fns[1] as unknown as Compiled["weights"],
+    step: fns[2] as unknown as Compiled["step"],
+    flush: fns[3] as unknown as Compiled["flush"],
     dispose() {
-      jp.dispose();
-      js.dispose();
+      for (const f of fns) f.dispose();
     },
   };
 }
@@ -102,7 +111,16 @@ export class Sampler {
     prompts.forEach((p, b) => {
       for (let t = P - Math.min(p.ids.length, P); t < P; t++) keyMask[b * S + t] = 1;
     });
-    let { logits, cache } = fn.prefill(tree.ref(params), batch.inputs);
+    const pre = fn.prefill(tree.ref(params), batch.inputs);
+    let logits = pre.logits;
+    let past = pre.cache;
+    const W = WINDOW;
+    const hd = 2 * half;
+    const zeros = () => Array.from({ length: c.nLayers }, () => np.zeros([B, H, W, hd]));
+    let win: KVCache = { k: zeros(), v: zeros() };
+    const weights = maxNew > 1 ? fn.weights(tree.ref(params)) : null;
+    let base = P; // position held by window slot 0
+    const winMask = new Float32Array(B * W);
     const out: Generation[] = prompts.map(() => ({ ids: [], logprobs: [], finishReason: "length" as const }));
     const done = new Array<boolean>(B).fill(false);
     const V = c.vocabSize;
@@ -126,20 +144,34 @@ export class Sampler {
       }
       const pos = P + i;
       if (done.every(Boolean) || i === maxNew - 1 || pos >= S) break;
-      for (let b = 0; b < B; b++) keyMask[b * S + pos] = 1;
-      const w = new Float32Array(S);
-      w[pos] = 1;
+      if (pos - base === W) {
+        // Window full: move it into the past cache, start an empty one.
+        const place = new Float32Array(S * W);
+        for (let j = 0; j < W && base + j < S; j++) place[(base + j) * W + j] = 1;
+        past = fn.flush(past, win, np.array(place).reshape([S, W]));
+        win = { k: zeros(), v: zeros() };
+        for (let b = 0; b < B; b++) for (let j = 0; j < W && base + j < S; j++) keyMask[b * S + base + j] = 1;
+        winMask.fill(0);
+        base += W;
+      }
+      const slot = pos - base;
+      for (let b = 0; b < B; b++) winMask[b * W + slot] = 1;
+      const w = new Float32Array(W);
+      w[slot] = 1;
       const rt = ropeTables(c, [pos]);
       const s: StepInputs = {
         token: np.array(next, { dtype: np.int32 }),
-        write: np.array(w).reshape([1, 1, S, 1]),
+        write: np.array(w).reshape([1, 1, W, 1]),
         cos: np.array(rt.cos).reshape([1, half]),
         sin: np.array(rt.sin).reshape([1, half]),
         keyMask: np.array(keyMask.slice()).reshape([B, S]),
+        winMask: np.array(winMask.slice()).reshape([B, W]),
       };
-      ({ logits, cache } = fn.step(tree.ref(params), cache, s));
+      ({ logits, win } = fn.step(tree.ref(params), tree.ref(weights!), tree.ref(past), win, s));
     }
-    tree.dispose(cache);
+    tree.dispose(past);
+    tree.dispose(win);
+    if (weights) tree.dispose(weights);
     return out;
   }
 
