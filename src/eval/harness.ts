@@ -11,7 +11,7 @@ import { setMaxListeners } from "node:events";
 import { join } from "node:path";
 import type { Item } from "../data/item";
 import { gradeResponse } from "../grade";
-import type { Policy } from "../policy/policy";
+import type { Completion, Policy } from "../policy/policy";
 import { createProgress } from "../viz/progress";
 import { loadBenchmarks, type LoadedBenchmark } from "./benchmarks";
 import { ConfigError, parseEvalConfig, runDir, runHash, runIdentity, type EvalConfig, type EvalConfigInput } from "./config";
@@ -157,7 +157,7 @@ export async function runEval(configInput: EvalConfigInput | EvalConfig, policy:
       if (batch.length === 0) return;
       const { seedPerRun, ...sampling } = config.sampling;
       const params = { ...sampling, seed: seedPerRun ? sampling.seed + batch[0].run : sampling.seed };
-      let completions;
+      let completions: Completion[][];
       try {
         sent++;
         completions = await policy.sample(
