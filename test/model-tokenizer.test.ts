@@ -33,6 +33,9 @@ test("fitted on the real corpus: tokenizer.json loads in @huggingface/tokenizers
   }
   // Control tokens are dropped by decode(); tags stay.
   assert.equal(again.decode(again.encode("<|user|>hi<|end|><think>a</think>")), "hi<think>a</think>");
+  // A completion that is only control tokens (the model ended at once) decodes to "", not an error.
+  assert.equal(again.decode([again.ids.end]), "");
+  assert.equal(again.decode([]), "");
   // Medical text compresses: more than 2.5 characters per token on held-out documents.
   const held = docs.slice(400, 450).map((d) => d.text).join("\n");
   assert.ok(held.length / again.encode(held).length > 2.5);

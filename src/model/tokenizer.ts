@@ -89,7 +89,10 @@ export class TextTokenizer {
   /** Decode, dropping control tokens (pad, end, turn markers, image) but keeping tags. */
   decode(ids: number[]): string {
     const skip = new Set([this.ids.pad, this.ids.end, this.ids.user, this.ids.assistant, this.ids.image]);
-    return this.hf.decode(ids.filter((i) => !skip.has(i)), { skip_special_tokens: false });
+    const kept = ids.filter((i) => !skip.has(i));
+    // @huggingface/tokenizers throws on an empty list; a completion that is only an end token is "".
+    if (kept.length === 0) return "";
+    return this.hf.decode(kept, { skip_special_tokens: false });
   }
 
   save(path: string): void {
