@@ -187,14 +187,16 @@ export interface SftExample {
   promptLength: number;
   images: ImageRef[];
   source: ItemRef;
-  /** How the item was fitted into the context, if it had to be. */
-  fit: "whole" | "prompt-truncated" | "cut" | "reasoning-truncated";
+  /** How the target was fitted into the context, if it had to be. */
+  fit: "whole" | "cut" | "reasoning-truncated";
+  /** The prompt was middle-truncated (promptIds) to leave room for the target. */
+  promptTruncated: boolean;
 }
 
 export interface TokenizeReport {
   examples: SftExample[];
   dropped: ItemRef[];
-  counts: Record<SftExample["fit"], number>;
+  counts: Record<SftExample["fit"] | "prompt-truncated", number>;
 }
 
 export interface TokenizeOptions {
@@ -222,7 +224,7 @@ export function tokenizeItems(items: Item[], tok: TextTokenizer, c: ModelConfig,
     // promptIds keeps `reserve` positions free in the model's context; positions past ctx count as reserved too.
     const p = promptIds(tok, buildPrompt(it, { realNewline: o.realNewline }), images.length, c, reserve + c.maxSeq - ctx);
     let target = [...tok.encode(sftTarget(it.reasoning ?? "", it.answer_label)), tok.ids.end];
-    let fit: SftExample["fit"] = p.truncated ? "prompt-truncated" : "whole";
+    let fit: SftExample["fit"] = "whole";
     const room = ctx - p.ids.length;
     if (target.length > room) {
       if (o.overlong === "drop") {
@@ -239,7 +241,8 @@ export function tokenizeItems(items: Item[], tok: TextTokenizer, c: ModelConfig,
       if (fit === "cut") target = target.slice(0, room);
     }
     counts[fit]++;
-    examples.push({ ids: [...p.ids, ...target], promptLength: p.ids.length, images, source: ref(it), fit });
+    if (p.truncated) counts["prompt-truncated"]++;
+    examples.push({ ids: [...p.ids, ...target], promptLength: p.ids.length, images, source: ref(it), fit, promptTruncated: p.truncated });
   }
   return { examples, dropped, counts };
 }
