@@ -1,0 +1,185 @@
+/**
+ * The "instruct" model: the shared base model (base.ts) after a short format warm-up
+ * (train/grpo-warmup.ts formatWarmup: SFT on `<think> </think>\n<answer> L </answer>` with a
+ * uniformly random option letter L). The paper curates and trains from Qwen2.5-VL-*-Instruct,
+ * which already writes the answer format when asked; our base model has only read medical text.
+ * This stage gives it the format and nothing about which answer is right, so pass rates
+ * (notebook 02) and GRPO rewards (notebook 04) measure the model rather than the format gate.
+ *
+ * Made once per base checkpoint and kept in runs/instruct-<size>: its info records the base's
+ * fingerprint, and a different base (retrained, resized) means a rebuild. Warm-up prompts are
+ * training items only (Huatuo, PubMedQA train, VQA-RAD train closed) minus every item that also
+ * appears in an evaluation set. A lock folder keeps two processes from building it at once; the
+ * checkpoint is saved atomically and only a save whose info says `stage: "instruct"` counts.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { checkpointFingerprint } from "../curate/policies";
+import { REPO_ROOT } from "../paths";
+import { createProgress } from "../viz/progress";
+import { baseModelDir, ensureBaseModel, isSmoke, type BaseModelOptions } from "./base";
+import { EmbeddedModel } from "./model";
+
+/** Warm-up settings (the GRPO presets' format warm-up, a little longer). */
+export interface InstructWarmup {
+  steps: number;
+  lr: number;
+  batchRows: number;
+  seed: number;
+  maxResponseTokens: number;
+  maxPromptTokens: number;
+  padMultiple: number;
+}
+
+export const INSTRUCT_DEFAULTS: Record<"smoke" | "full", InstructWarmup> = {
+  smoke: { steps: 40, lr: 1e-2, batchRows: 8, seed: 42, maxResponseTokens: 12, maxPromptTokens: 48, padMultiple: 16 },
+  full: { steps: 60, lr: 2e-3, batchRows: 8, seed: 42, maxResponseTokens: 24, maxPromptTokens: 224, padMultiple: 256 },
+};
+
+/** Training sources of the warm-up prompts (closed questions of their train splits). */
+export const INSTRUCT_SOURCES = ["huatuo-o1", "pubmedqa-train", "vqa-rad"];
+/** Evaluation sets whose items never serve as warm-up prompts. */
+export const INSTRUCT_EXCLUDE = ["medqa", "medmcqa", "mmlu-med", "medxpertqa-text", "pubmedqa", "vqa-rad", "slake", "medxpertqa-mm"];
+
+export interface InstructModelOptions {
+  /** Model size (default workshop); smoke mode forces tiny. */
+  size?: string;
+  /** Default: MEDVLTHINKER_SMOKE=1. */
+  smoke?: boolean;
+  /** Progress bars (default true). */
+  progress?: boolean;
+  /** The instruct folder (default runs/instruct-<size>, runs/instruct-tiny-smoke in smoke mode). */
+  out?: string;
+  /** Options of the base model it starts from (size and smoke are taken from above). */
+  base?: Omit<BaseModelOptions, "size" | "smoke" | "progress">;
+  /** Override warm-up settings. */
+  warmup?: Partial<InstructWarmup>;
+  /** Dataset names of the warm-up prompts (default INSTRUCT_SOURCES) and the data root. */
+  sources?: string[];
+  dataRoot?: string;
+  /** Use at most this many warm-up prompts (default: all; tests). */
+  limit?: number;
+  /** Notes (rebuilds, warm-up loss); default console.error. */
+  log?: (message: string) => void;
+}
+
+function resolved(o: InstructModelOptions): { smoke: boolean; size: string; baseOpts: BaseModelOptions } {
+  const smoke = o.smoke ?? isSmoke();
+  const size = smoke ? "tiny" : o.size ?? "workshop";
+  return { smoke, size, baseOpts: { ...o.base, size, smoke, progress: o.progress } };
+}
+
+/** Where the instruct model of these options lives (its checkpoint is <dir>/checkpoint). */
+export function instructModelDir(o: InstructModelOptions = {}): string {
+  const { smoke, size } = resolved(o);
+  return resolve(o.out ?? join(REPO_ROOT, "runs", smoke ? "instruct-tiny-smoke" : `instruct-${size}`));
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** mkdir-based lock (as base.ts); a lock left by a dead process is taken over. */
+async function withLock<T>(lockDir: string, fn: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      mkdirSync(lockDir);
+      writeFileSync(join(lockDir, "pid"), String(process.pid));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      let pid = NaN;
+      try {
+        pid = Number(readFileSync(join(lockDir, "pid"), "utf8"));
+      } catch {
+        /* being written: wait */
+      }
+      if (Number.isFinite(pid) && !pidAlive(pid)) {
+        rmSync(lockDir, { recursive: true, force: true });
+        continue;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lockDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Load the instruct model of the current base checkpoint, or make it: ensure the base model,
+ * run the format warm-up on training prompts, save to <dir>/checkpoint, return it.
+ */
+export async function ensureInstructModel(o: InstructModelOptions = {}): Promise<EmbeddedModel> {
+  const { smoke, size, baseOpts } = resolved(o);
+  const log = o.log ?? ((m: string) => console.error(m));
+  const dir = instructModelDir(o);
+  const ck = join(dir, "checkpoint");
+  const ready = () => existsSync(join(ck, "config.json")) || existsSync(join(`${ck}.prev`, "config.json"));
+  // The base first (it has its own lock): its fingerprint decides whether a saved instruct model counts.
+  const base = await ensureBaseModel(baseOpts);
+  const baseFp = checkpointFingerprint(join(baseModelDir(baseOpts), "checkpoint"));
+  const loadFresh = async (): Promise<EmbeddedModel | null> => {
+    if (!ready()) return null;
+    const m = await EmbeddedModel.load(ck);
+    if (m.info.stage === "instruct" && m.info.base_fingerprint === baseFp) return m;
+    m.dispose();
+    return null;
+  };
+  const cached = await loadFresh();
+  if (cached) {
+    base.dispose();
+    return cached;
+  }
+  mkdirSync(dir, { recursive: true });
+  return withLock(`${dir}.lock`, async () => {
+    const made = await loadFresh();
+    if (made) {
+      base.dispose();
+      return made;
+    }
+    if (ready()) {
+      const old = await EmbeddedModel.load(ck);
+      const why = old.info.stage !== "instruct" ? "an unfinished build" : `base ${String(old.info.base_fingerprint)} -> ${baseFp}`;
+      old.dispose();
+      log(`instruct model in ${dir} is out of date (${why}); rebuilding`);
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { recursive: true });
+    }
+    // Imported here: train/ depends on model/, not the other way round at load time.
+    const { loadGrpoItems } = await import("../train/grpo-data");
+    const { formatWarmup } = await import("../train/grpo-warmup");
+    const w: InstructWarmup = { ...INSTRUCT_DEFAULTS[smoke ? "smoke" : "full"], ...o.warmup };
+    const sources = o.sources ?? INSTRUCT_SOURCES;
+    const { items, report } = await loadGrpoItems({ sources, root: o.dataRoot, excludeEval: INSTRUCT_EXCLUDE, limit: o.limit ?? null, realNewline: false });
+    if (items.length === 0) throw Object.assign(new Error(`ensureInstructModel: no closed training items in ${sources.join(", ")}`), { name: "ConfigError" });
+    const bar = o.progress === false ? null : createProgress({ total: w.steps, label: `format warm-up of the ${size} instruct model` });
+    const t0 = Date.now();
+    const r = await formatWarmup(base.params, base.config, base.tokenizer, items, { ...w, onStep: (_s, loss) => bar?.tick(1, `loss ${loss.toFixed(3)}`) });
+    bar?.done();
+    base.params = r.params;
+    const seconds = (Date.now() - t0) / 1000;
+    const excluded = Object.values(report.excludedByBenchmark).reduce((a, b) => a + b, 0);
+    log(`instruct model: ${w.steps} format steps on ${items.length} training prompts (${excluded} overlapping eval items removed), loss ${r.losses[0]?.toFixed(3)} -> ${r.losses[r.losses.length - 1]?.toFixed(3)}, ${seconds.toFixed(0)} s`);
+    // info.stage is written with the weights in one atomic save: only a finished build counts.
+    await base.save(ck, {
+      stage: "instruct",
+      base_fingerprint: baseFp,
+      base_dir: baseModelDir(baseOpts),
+      warmup: w,
+      sources,
+      prompts: items.length,
+      first_loss: r.losses[0],
+      final_loss: r.losses[r.losses.length - 1],
+      seconds,
+    });
+    return base;
+  });
+}
