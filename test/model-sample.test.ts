@@ -145,3 +145,18 @@ test("long generations (past several KV-window flushes) keep the full-forward lo
   sc.dispose();
   s.dispose();
 });
+
+test("rotary matrix used by the decode step equals rope() at that position", async () => {
+  await initEngine();
+  const { rotaryMatrix } = await import("../src/model/decode");
+  const { rope, ropeTables } = await import("../src/model/transformer");
+  const { numpy: np } = await import("../src/model/jax");
+  const hd = c.dModel / c.nHeads;
+  const x = Float32Array.from({ length: 3 * hd }, (_, i) => Math.sin(i * 1.7) + 0.1 * i);
+  for (const pos of [0, 5, 37]) {
+    const t = ropeTables(c, [pos]);
+    const want = (await rope(np.array(x).reshape([1, 1, 3, hd]), np.array(t.cos).reshape([1, hd / 2]), np.array(t.sin).reshape([1, hd / 2])).data()) as Float32Array;
+    const got = (await np.matmul(np.array(x).reshape([3, hd]), np.array(rotaryMatrix(t.cos, t.sin)).reshape([hd, hd])).data()) as Float32Array;
+    want.forEach((v, i) => assert.ok(Math.abs(v - got[i]) < 1e-5, `pos ${pos} index ${i}: ${v} vs ${got[i]}`));
+  }
+});

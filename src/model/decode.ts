@@ -14,7 +14,7 @@
 import { numpy as np, nn } from "./jax";
 import type { ModelConfig } from "./config";
 import type { Params } from "./params";
-import { forwardHidden, rmsNorm, rope, type ModelInputs } from "./transformer";
+import { forwardHidden, rmsNorm, type ModelInputs } from "./transformer";
 
 /** Keys and values per layer: past [B, H, S, hd] and window [B, H, W, hd]. */
 export type KVCache = { k: np.Array[]; v: np.Array[] };
@@ -51,15 +51,31 @@ export function decodeWeights(p: Params): DecodeWeights {
   };
 }
 
+/**
+ * The rotate-half rotary embedding (transformer.ts rope) for one position as a [hd, hd] matrix R,
+ * row-major, so that rope(x) = x @ R: out[j] = x[j] cos_j - x[j+h] sin_j, out[j+h] = x[j] sin_j + x[j+h] cos_j.
+ */
+export function rotaryMatrix(cos: Float32Array, sin: Float32Array): Float32Array {
+  const h = cos.length;
+  const n = 2 * h;
+  const R = new Float32Array(n * n);
+  for (let j = 0; j < h; j++) {
+    R[j * n + j] = cos[j];
+    R[(j + h) * n + j] = -sin[j];
+    R[j * n + j + h] = sin[j];
+    R[(j + h) * n + j + h] = cos[j];
+  }
+  return R;
+}
+
 /** Per-step inputs, built on the JS side (stepInputs). */
 export type StepInputs = {
   /** [B] int32 token fed at this step. */
   token: np.Array;
   /** [1, 1, W, 1] float32 one-hot of the window slot being written. */
   write: np.Array;
-  /** [1, hd/2] rotary tables at that position. */
-  cos: np.Array;
-  sin: np.Array;
+  /** [hd, hd] rotary embedding at that position as a matrix (rotaryMatrix): x_rot = x @ R. */
+  rot: np.Array;
   /** [B, S] float32: 1 for past keys this step may attend to. */
   keyMask: np.Array;
   /** [B, W] float32: 1 for window slots written so far (including this step's). */
@@ -89,8 +105,10 @@ export function decodeStep(p: Params, w: DecodeWeights, past: KVCache, win: KVCa
     const h = rmsNorm(x.ref, L.attnNorm.ref, c.normEps);
     const qkv = linT(h, w.wqkvT[l]); // [B, 3d]
     const heads = (a: np.Array) => a.reshape([B, 1, H, hd]).transpose([0, 2, 1, 3]); // [B, H, 1, hd]
-    const q = rope(heads(qkv.ref.slice([], [0, d])), s.cos.ref, s.sin.ref);
-    const k = rope(heads(qkv.ref.slice([], [d, 2 * d])), s.cos.ref, s.sin.ref);
+    // Rotary on q and k of all heads at once: one [B * 2H, hd] x [hd, hd] product (fewer kernels than rope()).
+    const qk = np.matmul(qkv.ref.slice([], [0, 2 * d]).reshape([B * 2 * H, hd]), s.rot.ref).reshape([B, 2 * d]);
+    const q = heads(qk.ref.slice([], [0, d]));
+    const k = heads(qk.slice([], [d, 2 * d]));
     const v = heads(qkv.slice([], [2 * d, 3 * d]));
     const kw = win.k[l].mul(notWrite.ref).add(k.mul(s.write.ref)); // [B, H, W, hd]
     const vw = win.v[l].mul(notWrite.ref).add(v.mul(s.write.ref));
@@ -109,8 +127,7 @@ export function decodeStep(p: Params, w: DecodeWeights, past: KVCache, win: KVCa
   bias.dispose();
   notWrite.dispose();
   s.write.dispose();
-  s.cos.dispose();
-  s.sin.dispose();
+  s.rot.dispose();
   const hN = rmsNorm(x, p.finalNorm.ref, c.normEps);
   return { logits: np.matmul(hN, p.embed.ref.transpose()), win: { k: k2, v: v2 } };
 }

@@ -9,7 +9,7 @@ import { jit, numpy as np, tree } from "./jax";
 import type { ModelConfig } from "./config";
 import type { Params } from "./params";
 import { buildBatch, type Sequence } from "./batch";
-import { WINDOW, decodeStep, decodeWeights, flushWindow, prefill, type DecodeWeights, type KVCache, type StepInputs } from "./decode";
+import { WINDOW, decodeStep, rotaryMatrix, decodeWeights, flushWindow, prefill, type DecodeWeights, type KVCache, type StepInputs } from "./decode";
 import { ropeTables } from "./transformer";
 import { makeRng } from "./params";
 import { chooseToken } from "./sampling";
@@ -162,8 +162,7 @@ export class Sampler {
       const s: StepInputs = {
         token: np.array(next, { dtype: np.int32 }),
         write: np.array(w).reshape([1, 1, W, 1]),
-        cos: np.array(rt.cos).reshape([1, half]),
-        sin: np.array(rt.sin).reshape([1, half]),
+        rot: np.array(rotaryMatrix(rt.cos, rt.sin)).reshape([hd, hd]),
         keyMask: np.array(keyMask.slice()).reshape([B, S]),
         winMask: np.array(winMask.slice()).reshape([B, W]),
       };
