@@ -36,18 +36,26 @@ export function embeddedPolicyName(checkpointDir: string): string {
 }
 
 export interface EmbeddedCurationOptions extends Omit<EmbeddedPolicyOptions, "name"> {
-  /** A checkpoint folder; default: the shared base model (ensureBaseModel). */
+  /** A checkpoint folder; default: the shared base model (ensureBaseModel), or the instruct model. */
   checkpoint?: string;
+  /** Curate with the instruct model (ensureInstructModel: the base after a format warm-up), as the paper curates with an instruct model. */
+  instruct?: boolean;
   /** Base model size (default workshop; smoke mode: tiny). */
   size?: string;
   smoke?: boolean;
   progress?: boolean;
 }
 
-/** The embedded model as a curation policy: a given checkpoint, or the warmed-up base model. */
+/** The embedded model as a curation policy: a given checkpoint, the instruct model, or the warmed-up base model. */
 export async function embeddedCurationPolicy(o: EmbeddedCurationOptions = {}): Promise<EmbeddedPolicy> {
-  const { checkpoint, size, smoke, progress, ...policyOpts } = o;
+  const { checkpoint, instruct, size, smoke, progress, ...policyOpts } = o;
   if (checkpoint) return EmbeddedPolicy.fromCheckpoint(checkpoint, { ...policyOpts, name: embeddedPolicyName(checkpoint) });
+  if (instruct) {
+    // Imported here: instruct.ts imports checkpointFingerprint from this file.
+    const inst = await import("../model/instruct");
+    const model = await inst.ensureInstructModel({ size, smoke, progress });
+    return new EmbeddedPolicy(model, { ...policyOpts, name: embeddedPolicyName(join(inst.instructModelDir({ size, smoke }), "checkpoint")) });
+  }
   const base = await import("../model/base");
   const model = await base.ensureBaseModel({ size, smoke, progress });
   const dir = join(base.baseModelDir({ size, smoke }), "checkpoint");

@@ -169,8 +169,11 @@ export async function ensureInstructModel(o: InstructModelOptions = {}): Promise
     const excluded = Object.values(report.excludedByBenchmark).reduce((a, b) => a + b, 0);
     log(`instruct model: ${w.steps} format steps on ${items.length} training prompts (${excluded} overlapping eval items removed), loss ${r.losses[0]?.toFixed(3)} -> ${r.losses[r.losses.length - 1]?.toFixed(3)}, ${seconds.toFixed(0)} s`);
     // info.stage is written with the weights in one atomic save: only a finished build counts.
+    const baseInfo = base.info;
+    base.info = {};
     await base.save(ck, {
       stage: "instruct",
+      base_info: baseInfo,
       base_fingerprint: baseFp,
       base_dir: baseModelDir(baseOpts),
       warmup: w,

@@ -18,7 +18,11 @@ export { ConfigError };
 
 const modelSchema = z
   .object({
-    /** "base": the warmed-up base model of `size` (runs/base-<size>); else a checkpoint folder (e.g. an SFT checkpoint). */
+    /**
+     * "base": the warmed-up base model of `size` (runs/base-<size>); "instruct": that base after a
+     * format warm-up (runs/instruct-<size>, src/model/instruct.ts; set warmup.formatSteps 0 then);
+     * else a checkpoint folder (e.g. an SFT checkpoint).
+     */
     init: z.string().min(1),
     size: z.enum(["tiny", "workshop", "small", "reference"]),
   })
@@ -278,8 +282,8 @@ export function checkGrpoConfigFiles(c: GrpoConfig): void {
       missing.push(`data.sources: '${s}' is neither a dataset name (${Object.keys(DATASETS).join(", ")}) nor an existing file or folder`);
     }
   }
-  if (c.model.init !== "base" && !existsSync(resolve(c.model.init, "config.json")) && !existsSync(resolve(`${c.model.init}.prev`, "config.json"))) {
-    missing.push(`model.init: '${c.model.init}' is neither "base" nor a checkpoint folder (no config.json in ${resolve(c.model.init)})`);
+  if (c.model.init !== "base" && c.model.init !== "instruct" && !existsSync(resolve(c.model.init, "config.json")) && !existsSync(resolve(`${c.model.init}.prev`, "config.json"))) {
+    missing.push(`model.init: '${c.model.init}' is neither "base", "instruct" nor a checkpoint folder (no config.json in ${resolve(c.model.init)})`);
   }
   try {
     expandBenchmarks(c.data.excludeEval);

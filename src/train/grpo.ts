@@ -123,6 +123,12 @@ function stats(xs: number[]): { mean: number; std: number; min: number; max: num
 }
 
 async function initialPolicy(cfg: GrpoConfig, log: (m: string) => void): Promise<{ params: Params; mc: ModelConfig; tok: TextTokenizer }> {
+  if (cfg.model.init === "instruct") {
+    const { ensureInstructModel } = await import("../model/instruct");
+    const m = await ensureInstructModel({ size: cfg.model.size, smoke: cfg.preset === "smoke", progress: false, log });
+    log(`starting from the ${m.config.dModel}-wide instruct model (base + format warm-up)`);
+    return { params: m.params, mc: m.config, tok: m.tokenizer };
+  }
   if (cfg.model.init === "base") {
     const m = await ensureBaseModel({ size: cfg.model.size, smoke: cfg.preset === "smoke" });
     log(`starting from the ${m.config.dModel}-wide base model`);
