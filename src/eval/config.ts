@@ -12,12 +12,10 @@ import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
-  }
-}
+import { ConfigError } from "../errors";
+import { canonicalJson } from "../stable-json";
+
+export { ConfigError, canonicalJson };
 
 export const samplingSchema = z
   .object({
@@ -91,17 +89,6 @@ export function parseEvalConfig(value: unknown): EvalConfig {
   return r.data;
 }
 
-/** Stable JSON: object keys sorted, so the hash does not depend on key order. */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
-  if (v && typeof v === "object") {
-    const keys = Object.keys(v as object)
-      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
-      .sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(",")}}`;
-  }
-  return JSON.stringify(v);
-}
 
 /** What a response depends on: the run folder's key. */
 export function runIdentity(c: EvalConfig): Record<string, unknown> {

@@ -4,7 +4,7 @@
  * already received. On open, a torn last line (a crash mid-write) is cut off; other bad lines
  * are skipped with a warning rather than mixed into the results.
  */
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 
 export const RESULTS_FILE = "results.jsonl";
@@ -113,13 +113,5 @@ export class ResultWriter {
   }
 }
 
-/** Write a whole file atomically: temp file in the same folder, fsync, rename. */
-export function writeFileAtomic(file: string, text: string): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  const fd = openSync(tmp, "r+");
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(tmp, file);
-}
+/** Whole-file atomic writes (temp file, fsync, rename) live in src/atomic.ts. */
+export { writeFileAtomic } from "../atomic";

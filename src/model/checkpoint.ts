@@ -9,7 +9,7 @@ import { numpy as np } from "./jax";
 import { validateConfig, type ModelConfig } from "./config";
 import { namedParams, paramShapes, paramsFromNamed, type Params } from "./params";
 import { readSafetensors, writeSafetensors, type Tensor } from "./safetensors";
-import { writeFileAtomic } from "./atomic";
+import { writeFileAtomic } from "../atomic";
 import { TextTokenizer } from "./tokenizer";
 
 export interface CheckpointInfo {

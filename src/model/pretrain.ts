@@ -17,7 +17,7 @@ import { cosineWithWarmup, warmupSteps } from "../train/schedule";
 import { initEngine } from "./engine";
 import { saveCheckpoint } from "./checkpoint";
 import { EmbeddedModel } from "./model";
-import { writeFileAtomic } from "./atomic";
+import { writeFileAtomic } from "../atomic";
 import { ropeTables } from "./transformer";
 
 export interface PretrainOptions {

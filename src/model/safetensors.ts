@@ -6,7 +6,7 @@
  * (temp file + rename) and check every name and shape on load.
  */
 import { readFileSync } from "node:fs";
-import { writeFileAtomic } from "./atomic";
+import { writeFileAtomic } from "../atomic";
 
 export interface Tensor {
   shape: number[];

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { trainBpe } from "./bpe";
-import { writeFileAtomic } from "./atomic";
+import { writeFileAtomic } from "../atomic";
 
 /** Special tokens, in id order after the BPE vocabulary. */
 export const SPECIAL_TOKENS = {

@@ -12,7 +12,7 @@
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { writeFileAtomic } from "../model/atomic";
+import { writeFileAtomic } from "../atomic";
 
 export const RUN_CONFIG_FILE = "config.json";
 export const METRICS_FILE = "metrics.jsonl";
@@ -20,25 +20,11 @@ export const CHECKPOINTS_DIR = "checkpoints";
 /** Written last into a checkpoint folder: its presence marks the checkpoint complete. */
 export const STATE_FILE = "trainer-state.json";
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
-  }
-}
+import { ConfigError } from "../errors";
+import { canonicalJson } from "../stable-json";
 
-/** Stable JSON (sorted keys, undefined dropped), so equal configs compare equal whatever the key order. */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
-  if (v && typeof v === "object") {
-    const o = v as Record<string, unknown>;
-    const keys = Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(",")}}`;
-  }
-  return JSON.stringify(v);
-}
+export { ConfigError, canonicalJson };
+
 
 /** Dotted paths where two JSON values differ (for a readable "config changed" error). */
 export function jsonDiff(a: unknown, b: unknown, path = ""): string[] {
