@@ -12,6 +12,7 @@
  * The CLI (`medvlthinker train sft`) and notebook 03 both call runSft.
  */
 import { join } from "node:path";
+import { numpy as np } from "../model/jax";
 import { buildBatch, lossMaskFrom, type Sequence } from "../model/batch";
 import { ensureBaseModel } from "../model/base";
 import { loadCheckpoint, saveCheckpoint, diffShapes } from "../model/checkpoint";
@@ -176,11 +177,72 @@ export function sftStepCounts(nTrain: number, t: SftConfig["train"]): { perEpoch
   return { perEpoch, total: t.maxSteps !== null ? Math.min(total, t.maxSteps) : total };
 }
 
+/** Largest cosine similarity between the embedding rows of two different answer-format tags. */
+export async function tagEmbeddingSimilarity(params: Params, tok: TextTokenizer): Promise<number> {
+  const E = (await params.embed.ref.data()) as Float32Array;
+  const d = params.embed.shape[1];
+  const tags = [tok.ids.thinkOpen, tok.ids.thinkClose, tok.ids.answerOpen, tok.ids.answerClose];
+  const row = (i: number) => E.subarray(i * d, (i + 1) * d);
+  let worst = -1;
+  for (let a = 0; a < tags.length; a++) {
+    for (let b = a + 1; b < tags.length; b++) {
+      const x = row(tags[a]);
+      const y = row(tags[b]);
+      let xy = 0;
+      let xx = 0;
+      let yy = 0;
+      for (let k = 0; k < d; k++) {
+        xy += x[k] * y[k];
+        xx += x[k] * x[k];
+        yy += y[k] * y[k];
+      }
+      worst = Math.max(worst, xy / Math.sqrt(xx * yy || 1));
+    }
+  }
+  return worst;
+}
+
+/**
+ * Fresh, distinct embedding rows for the four answer-format tags when they are near-duplicates
+ * (max pairwise cosine > `threshold`). The embedded base model never sees the tags in
+ * pretraining, so their (tied) rows only receive the softmax's push-down gradient and drift to
+ * almost the same vector (cosine 0.98 measured in the workshop base): as inputs `<think>` and
+ * `</answer>` then look alike, SFT teaches "</answer> -> end" and the model ends right after
+ * `<think>`. Rows are seeded Gaussian at the mean row norm of the table, like a newly added
+ * token. Consumes `params.embed` only when it replaces it.
+ */
+export async function distinctTagEmbeddings(params: Params, tok: TextTokenizer, seed: number, threshold = 0.9): Promise<{ params: Params; similarity: number; replaced: boolean }> {
+  const similarity = await tagEmbeddingSimilarity(params, tok);
+  if (similarity <= threshold) return { params, similarity, replaced: false };
+  const [V, d] = params.embed.shape;
+  const E = new Float32Array((await params.embed.ref.data()) as Float32Array);
+  let norms = 0;
+  for (let i = 0; i < V; i++) {
+    let s = 0;
+    for (let k = 0; k < d; k++) s += E[i * d + k] ** 2;
+    norms += Math.sqrt(s);
+  }
+  const target = norms / V;
+  const rng = new Rng(seed ^ 0x7a95);
+  for (const id of [tok.ids.thinkOpen, tok.ids.thinkClose, tok.ids.answerOpen, tok.ids.answerClose]) {
+    const v = Array.from({ length: d }, () => {
+      const u = Math.max(rng.uniform(), 1e-12);
+      return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng.uniform());
+    });
+    const n = Math.sqrt(v.reduce((s, x) => s + x * x, 0)) || 1;
+    v.forEach((x, k) => (E[id * d + k] = (x * target) / n));
+  }
+  params.embed.dispose();
+  return { params: { ...params, embed: np.array(E).reshape([V, d]) }, similarity, replaced: true };
+}
+
 async function initialModel(cfg: SftConfig, log: (m: string) => void): Promise<{ params: Params; config: ModelConfig; tok: TextTokenizer; from: string }> {
   if (cfg.model.init === "base") {
     const m = await ensureBaseModel({ size: cfg.model.size, smoke: cfg.preset === "smoke" });
     log(`starting from the ${m.config.dModel}-wide base model (${m.info.stage ?? "checkpoint"})`);
-    return { params: m.params, config: m.config, tok: m.tokenizer, from: "base" };
+    const t = await distinctTagEmbeddings(m.params, m.tokenizer, cfg.train.seed);
+    if (t.replaced) log(`answer-format tags had near-duplicate embeddings (cosine ${t.similarity.toFixed(3)}): given fresh distinct rows`);
+    return { params: t.params, config: m.config, tok: m.tokenizer, from: "base" };
   }
   const ck = loadCheckpoint(cfg.model.init);
   return { params: ck.params, config: ck.config, tok: ck.tokenizer, from: cfg.model.init };
