@@ -18,6 +18,8 @@ type Figures = Record<string, number | string>;
 /** The unit a figure's name implies (the bench modules name figures as value_unit). */
 export function unitOf(name: string): string {
   if (/(?:^|_)mb_per_s(?:_|$)/.test(name)) return "MiB/s";
+  const perCpu = /(?:^|_)([a-z]+)_per_cpu_s(?:_|$)/.exec(name);
+  if (perCpu) return `${perCpu[1]}/CPU-s`;
   const per = /(?:^|_)([a-z]+)_per_s(?:_|$)/.exec(name);
   if (per) return `${per[1]}/s`;
   if (/(?:^|_)mb(?:_|$)/.test(name)) return "MiB";
