@@ -4,9 +4,10 @@
  * A lock folder keeps two processes from warming up the same base at once (the second waits).
  * Smoke mode (MEDVLTHINKER_SMOKE=1 or `smoke: true`) uses the tiny config and a handful of steps.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { REPO_ROOT } from "../paths";
+import { withLock } from "../dir-lock";
 import { createProgress } from "../viz/progress";
 import { sizeConfig, type ModelConfig } from "./config";
 import { EmbeddedModel } from "./model";
@@ -36,43 +37,6 @@ export function baseModelDir(o: BaseModelOptions = {}): string {
   return resolve(o.out ?? join(REPO_ROOT, "runs", smoke ? "base-tiny-smoke" : `base-${size}`));
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/** mkdir-based lock; a lock left by a dead process is taken over. */
-async function withLock<T>(lockDir: string, fn: () => Promise<T>): Promise<T> {
-  for (;;) {
-    try {
-      mkdirSync(lockDir);
-      writeFileSync(join(lockDir, "pid"), String(process.pid));
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      let pid = NaN;
-      try {
-        pid = Number(readFileSync(join(lockDir, "pid"), "utf8"));
-      } catch {
-        /* being written: wait */
-      }
-      if (Number.isFinite(pid) && !pidAlive(pid)) {
-        rmSync(lockDir, { recursive: true, force: true });
-        continue;
-      }
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    rmSync(lockDir, { recursive: true, force: true });
-  }
-}
 
 /**
  * Fields where a saved base model's config differs from today's config of its size (vocabulary

@@ -12,10 +12,11 @@
  * appears in an evaluation set. A lock folder keeps two processes from building it at once; the
  * checkpoint is saved atomically and only a save whose info says `stage: "instruct"` counts.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { checkpointFingerprint } from "../curate/policies";
+import { checkpointFingerprint } from "./fingerprint";
 import { REPO_ROOT } from "../paths";
+import { withLock } from "../dir-lock";
 import { createProgress } from "../viz/progress";
 import { baseModelDir, ensureBaseModel, isSmoke, type BaseModelOptions } from "./base";
 import { EmbeddedModel } from "./model";
@@ -75,43 +76,6 @@ export function instructModelDir(o: InstructModelOptions = {}): string {
   return resolve(o.out ?? join(REPO_ROOT, "runs", smoke ? "instruct-tiny-smoke" : `instruct-${size}`));
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/** mkdir-based lock (as base.ts); a lock left by a dead process is taken over. */
-async function withLock<T>(lockDir: string, fn: () => Promise<T>): Promise<T> {
-  for (;;) {
-    try {
-      mkdirSync(lockDir);
-      writeFileSync(join(lockDir, "pid"), String(process.pid));
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      let pid = NaN;
-      try {
-        pid = Number(readFileSync(join(lockDir, "pid"), "utf8"));
-      } catch {
-        /* being written: wait */
-      }
-      if (Number.isFinite(pid) && !pidAlive(pid)) {
-        rmSync(lockDir, { recursive: true, force: true });
-        continue;
-      }
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    rmSync(lockDir, { recursive: true, force: true });
-  }
-}
 
 /**
  * Load the instruct model of the current base checkpoint, or make it: ensure the base model,
