@@ -5,7 +5,7 @@
  * is flushed into the past cache every WINDOW tokens (decode.ts). Stops a row at the end token or
  * at maxNewTokens; returns sampled ids and their log-probs under the model.
  */
-import { jit, numpy as np, tree } from "./jax";
+import { blockUntilReady, jit, numpy as np, tree } from "./jax";
 import type { ModelConfig } from "./config";
 import type { Params } from "./params";
 import { buildBatch, type Sequence } from "./batch";
@@ -105,15 +105,11 @@ export class Sampler {
     const H = c.nHeads;
     const half = c.dModel / H / 2;
 
-    const batch = buildBatch(prompts, c, { pad: "left", length: P, imageTokenId: o.imageTokenId, padId: o.padId });
-    batch.targets.dispose();
     const keyMask = new Float32Array(B * S);
     prompts.forEach((p, b) => {
       for (let t = P - Math.min(p.ids.length, P); t < P; t++) keyMask[b * S + t] = 1;
     });
-    const pre = fn.prefill(tree.ref(params), batch.inputs);
-    let logits = pre.logits;
-    let past = pre.cache;
+    let { logits, cache: past } = await this.prefillRows(fn, params, prompts, P, o);
     const W = WINDOW;
     const hd = 2 * half;
     const zeros = () => Array.from({ length: c.nLayers }, () => np.zeros([B, H, W, hd]));
@@ -171,6 +167,43 @@ export class Sampler {
     tree.dispose(past);
     tree.dispose(win);
     if (weights) tree.dispose(weights);
+    return out;
+  }
+
+  /**
+   * Prefill one distinct prompt at a time ([1, P]) and stack the rows. Why: jax-js's wasm
+   * allocator keeps freed blocks per exact size class and never merges them, so every distinct
+   * [B, P] prefill shape reserved its own peak (~0.2 GiB at B 8, P 208 for the workshop model)
+   * for the life of the process; a long eval or a GRPO run then hit the 4 GiB memory32 limit.
+   * Per row (each finished before the next is dispatched), that peak is B times smaller and
+   * shared by every batch size. Repeated prompts
+   * (GRPO groups, padded batches: the same `ids` array) are computed once.
+   */
+  private async prefillRows(fn: Compiled, params: Params, prompts: Sequence[], P: number, o: GenerateOptions): Promise<{ logits: np.Array; cache: KVCache }> {
+    const c = this.config;
+    const uniq: Sequence[] = [];
+    const which = prompts.map((p) => {
+      let j = uniq.findIndex((u) => u.ids === p.ids && u.images === p.images);
+      if (j < 0) j = uniq.push(p) - 1;
+      return j;
+    });
+    const rows: { logits: np.Array; cache: KVCache }[] = [];
+    for (const p of uniq) {
+      const b = buildBatch([p], c, { pad: "left", length: P, imageTokenId: o.imageTokenId, padId: o.padId });
+      b.targets.dispose();
+      const r = fn.prefill(tree.ref(params), b.inputs);
+      // Wait for this row: jax-js is lazy, and rows dispatched together hold all their
+      // intermediates at once (the batched peak again).
+      await blockUntilReady(r);
+      rows.push(r);
+    }
+    const stack = (get: (r: { logits: np.Array; cache: KVCache }) => np.Array) => np.concatenate(which.map((j) => get(rows[j]).ref), 0);
+    const layer = (kind: "k" | "v") => Array.from({ length: c.nLayers }, (_, l) => stack((r) => r.cache[kind][l]));
+    const out = { logits: stack((r) => r.logits), cache: { k: layer("k"), v: layer("v") } };
+    for (const r of rows) {
+      r.logits.dispose();
+      tree.dispose(r.cache);
+    }
     return out;
   }
 

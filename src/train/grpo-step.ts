@@ -216,7 +216,7 @@ export class GrpoActor {
         for (let t = 0; t < T; t++) adv[k * T + t] = rows[r].advantage * b.mask[k * T + t];
       });
       const ref = refLp[i] ?? new Float32Array(R * T);
-      const [, aux, grads] = await this.vg(
+      const [value, aux, grads] = await this.vg(
         this.params,
         b.inputs,
         b.targets,
@@ -226,6 +226,7 @@ export class GrpoActor {
         np.array(ref).reshape([R, T]),
         np.array([scale]),
       );
+      value.dispose(); // the loss is reported through aux; an undisposed scalar leaked per micro-batch
       auxes.push(aux);
       const [leaves, d] = tree.flatten(grads as never) as [np.Array[], unknown];
       def = d;
