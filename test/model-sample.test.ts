@@ -34,7 +34,7 @@ test("jit and eager decoding agree (tokens and log-probs)", async () => {
   await initEngine();
   const params = initParams(c, 2);
   const s = new Sampler(c);
-  const j = await s.generate(params, prompts, { ...opts, temperature: 0 });
+  const j = await s.generate(params, prompts, { ...opts, temperature: 0, engine: "jax" });
   const e = await s.generate(params, prompts, { ...opts, temperature: 0, jit: false });
   assert.deepEqual(j.map((g) => g.ids), e.map((g) => g.ids));
   j.forEach((g, r) => g.logprobs.forEach((lp, i) => assert.ok(Math.abs(lp - e[r].logprobs[i]) < 1e-4)));
@@ -135,7 +135,7 @@ test("long generations (past several KV-window flushes) keep the full-forward lo
   const n = c.maxSeq - 16; // prompt bucket 16 + 48 new tokens fill the context of 64
   assert.ok(n > 2 * WINDOW, "the generation crosses at least two window flushes");
   const long = { ...opts, maxNewTokens: n, stopIds: [] };
-  const j = await s.generate(params, prompts, long);
+  const j = await s.generate(params, prompts, { ...long, engine: "jax" });
   for (const g of j) assert.equal(g.ids.length, n);
   const e = await s.generate(params, prompts, { ...long, jit: false });
   assert.deepEqual(j.map((g) => g.ids), e.map((g) => g.ids));

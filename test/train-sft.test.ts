@@ -90,7 +90,7 @@ test("prompt tokens (and image positions) get no gradient: only the target is sc
     const inputs = tree.map((a: np.Array) => a.ref, micro.inputs as never) as never;
     const tgArr = np.array(Int32Array.from(tg), { dtype: np.int32 }).reshape([3, T]);
     const [loss, grads] = await stepper.gradients({ inputs, targets: tgArr, mask: micro.mask.ref }, 1 / 50);
-    const out = { loss: (await loss.data())[0], grads: await flatParams(grads) };
+    const out = { loss, grads: await flatParams(grads) };
     tree.dispose(grads);
     return out;
   };

@@ -13,6 +13,9 @@ import { WINDOW, decodeStep, rotaryMatrix, decodeWeights, flushWindow, prefill, 
 import { ropeTables } from "./transformer";
 import { makeRng } from "./params";
 import { chooseToken } from "./sampling";
+import { chooseOrt, type EngineName } from "./ort/runtime";
+import { OrtLm } from "./ort/lm";
+import { ortGenerate } from "./ort/sampler";
 
 export interface GenerateOptions {
   maxNewTokens: number;
@@ -26,8 +29,13 @@ export interface GenerateOptions {
   imageTokenId: number;
   /** Never sample these (pad, image, turn markers). */
   bannedIds?: number[];
-  /** Compile with jit (default true). Eager decoding gives the same tokens, ~3x slower. */
+  /** jax-js only: compile with jit (default true). Eager decoding gives the same tokens, ~3x slower. */
   jit?: boolean;
+  /**
+   * "jax" forces the jax-js path; otherwise onnxruntime is used when ort/runtime.ts chooses it
+   * (same tokens up to float rounding; test/ort-sample.test.ts). `jit: false` implies "jax".
+   */
+  engine?: EngineName;
 }
 
 export interface Generation {
@@ -76,6 +84,7 @@ function compile(c: ModelConfig, S: number, useJit: boolean): Compiled {
 
 export class Sampler {
   private compiled = new Map<string, Compiled>();
+  private ort: Promise<OrtLm | null> | null = null;
 
   constructor(readonly config: ModelConfig) {}
 
@@ -91,6 +100,11 @@ export class Sampler {
    * `params`. Prompts longer than maxSeq - 1 throw: truncate them first (chat.ts does).
    */
   async generate(params: Params, prompts: Sequence[], o: GenerateOptions): Promise<Generation[]> {
+    if (o.engine !== "jax" && o.jit !== false) {
+      if (!this.ort) this.ort = chooseOrt().then((m) => (m ? new OrtLm(m, this.config) : null));
+      const lm = await this.ort;
+      if (lm) return ortGenerate(lm, params, prompts, o);
+    }
     const c = this.config;
     const S = c.maxSeq;
     const B = prompts.length;
@@ -210,5 +224,8 @@ export class Sampler {
   dispose(): void {
     for (const c of this.compiled.values()) c.dispose();
     this.compiled.clear();
+    const o = this.ort;
+    this.ort = null;
+    if (o) void o.then((lm) => lm?.dispose());
   }
 }

@@ -1,12 +1,13 @@
 /**
- * One optimisation step of masked next-token NLL: value-and-grad under jit, then AdamW (with
- * global-norm clipping). Trainers (pretraining here; SFT later) share it.
+ * One optimisation step of masked next-token NLL (the masked mean over the batch): value and
+ * gradient from model/nll.ts (onnxruntime when present, else jax-js jit), then AdamW with
+ * global-norm clipping. Pretraining uses it; SFT's stepper (train/sft-step.ts) adds accumulation.
  */
-import { jit, numpy as np, tree } from "./jax";
-import { makeValueAndGrad, type ValueAndGrad } from "./grad";
+import { numpy as np, tree } from "./jax";
 import type { ModelConfig } from "./config";
 import type { Params } from "./params";
-import { maskedNll, type ModelInputs } from "./transformer";
+import type { ModelInputs } from "./transformer";
+import { NllGradients } from "./nll";
 import { adamw, initAdamW, type AdamW, type AdamWConfig, type AdamWState } from "../train/optim";
 
 export interface StepResult {
@@ -17,35 +18,32 @@ export interface StepResult {
 export class LmTrainer {
   readonly opt: AdamW;
   state: AdamWState<Params>;
-  private vg: ValueAndGrad<[np.Array, np.Array]>;
-  private evalFn: ((p: Params, inp: ModelInputs, targets: np.Array, mask: np.Array) => np.Array) & { dispose(): void };
+  readonly nll: NllGradients;
 
   constructor(public params: Params, readonly config: ModelConfig, optim: Partial<AdamWConfig>) {
     this.opt = adamw(optim);
     this.state = initAdamW(params);
-    const loss = (p: Params, inp: ModelInputs, targets: np.Array, mask: np.Array) => maskedNll(p, inp, targets, mask, config);
-    this.vg = makeValueAndGrad(loss);
-    this.evalFn = jit(loss) as never;
+    this.nll = new NllGradients(config);
   }
 
   /** Consumes the batch arrays; updates params and state in place. */
   async step(inp: ModelInputs, targets: np.Array, mask: np.Array, lr: number): Promise<StepResult> {
-    const [loss, grads] = await this.vg(this.params, inp, targets, mask);
+    const tokens = ((await mask.ref.data()) as Float32Array).reduce((a, b) => a + b, 0);
+    const [loss, grads] = await this.nll.valueAndGrad(this.params, inp, targets, mask, 1 / Math.max(tokens, 1));
     const r = this.opt.step(this.params, grads, this.state, lr);
     this.params = r.params;
     this.state = r.state;
-    const l = (await loss.data())[0];
-    const g = (await r.gradNorm.data())[0];
-    return { loss: l, gradNorm: g };
+    return { loss, gradNorm: (await r.gradNorm.data())[0] };
   }
 
+  /** Masked mean NLL of a batch (consumed) under the current params. */
   async evalLoss(inp: ModelInputs, targets: np.Array, mask: np.Array): Promise<number> {
-    return (await this.evalFn(tree.ref(this.params), inp, targets, mask).data())[0];
+    const tokens = ((await mask.ref.data()) as Float32Array).reduce((a, b) => a + b, 0);
+    return (await this.nll.nllSum(this.params, inp, targets, mask)) / Math.max(tokens, 1);
   }
 
   dispose(): void {
-    this.vg.dispose();
-    this.evalFn.dispose();
+    this.nll.dispose();
     this.opt.dispose();
     tree.dispose(this.state.m);
     tree.dispose(this.state.v);

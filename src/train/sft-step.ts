@@ -1,7 +1,7 @@
 /**
- * One SFT optimizer step with gradient accumulation: value-and-grad of each micro-batch (jitted,
- * model/grad.ts makeValueAndGrad, as LmTrainer), gradients summed, then AdamW with global-norm
- * clipping (src/train/optim.ts).
+ * One SFT optimizer step with gradient accumulation: value-and-grad of each micro-batch
+ * (model/nll.ts: onnxruntime when present, else jax-js jit, as LmTrainer), gradients summed, then
+ * AdamW with global-norm clipping (src/train/optim.ts).
  *
  * Each micro-batch's loss is its summed target NLL divided by the target tokens of the WHOLE step,
  * so the summed gradients are exactly those of the token-mean loss over the global batch, however
@@ -9,11 +9,11 @@
  * With one micro-batch this is LmTrainer.step's computation (maskedNll + AdamW).
  */
 import { jit, numpy as np, tree } from "../model/jax";
-import { makeValueAndGrad, type ValueAndGrad } from "../model/grad";
+import { NllGradients } from "../model/nll";
 import type { ModelConfig } from "../model/config";
 import { namedParams, paramsFromNamed, type Params } from "../model/params";
 import type { Tensor } from "../model/safetensors";
-import { tokenLogprobs, type ModelInputs } from "../model/transformer";
+import type { ModelInputs } from "../model/transformer";
 import { adamw, initAdamW, stateFromNamed, stateToNamed, type AdamW, type AdamWConfig, type AdamWState, type Tree } from "./optim";
 
 export interface MicroBatch {
@@ -28,27 +28,16 @@ export interface SftStepResult {
   gradNorm: number;
 }
 
-/** -sum(logp * mask) * scale: the scaled summed NLL (scale = 1 / tokens of the step). */
-export function scaledNll(p: Params, inp: ModelInputs, targets: np.Array, mask: np.Array, scale: np.Array, c: ModelConfig): np.Array {
-  const lp = tokenLogprobs(p, inp, targets, c);
-  return lp.mul(mask).sum().mul(scale.reshape([])).neg();
-}
-
-type LossFn = (p: Params, inp: ModelInputs, targets: np.Array, mask: np.Array, scale: np.Array) => np.Array;
-
 export class SftStepper {
   readonly opt: AdamW;
   state: AdamWState<Params>;
-  private vg: ValueAndGrad<[np.Array, np.Array, np.Array]>;
-  private lossFn: LossFn & { dispose(): void };
+  readonly nll: NllGradients;
   private addFn: ((a: np.Array[], b: np.Array[]) => np.Array[]) & { dispose(): void };
 
   constructor(public params: Params, readonly config: ModelConfig, optim: Partial<AdamWConfig>) {
     this.opt = adamw(optim);
     this.state = initAdamW(params);
-    const loss: LossFn = (p, inp, targets, mask, scale) => scaledNll(p, inp, targets, mask, scale, config);
-    this.vg = makeValueAndGrad(loss);
-    this.lossFn = jit(loss) as never;
+    this.nll = new NllGradients(config);
     this.addFn = jit((a: np.Array[], b: np.Array[]) => a.map((x, i) => x.add(b[i]))) as never;
   }
 
@@ -58,10 +47,10 @@ export class SftStepper {
     const scale = 1 / Math.max(1, tokens);
     let acc: np.Array[] | null = null;
     let def: unknown;
-    const losses: np.Array[] = [];
+    let loss = 0;
     for (const m of micros) {
-      const [loss, grads] = await this.gradients(m, scale);
-      losses.push(loss);
+      const [l, grads] = await this.gradients(m, scale);
+      loss += l;
       const [leaves, d] = tree.flatten(grads as never) as [np.Array[], unknown];
       def = d;
       acc = acc === null ? leaves : this.addFn(acc, leaves);
@@ -70,8 +59,6 @@ export class SftStepper {
     const r = this.opt.step(this.params, grads, this.state, lr);
     this.params = r.params;
     this.state = r.state;
-    let loss = 0;
-    for (const l of losses) loss += (await l.data())[0];
     const gradNorm = (await r.gradNorm.data())[0];
     return { loss, gradNorm };
   }
@@ -80,13 +67,13 @@ export class SftStepper {
    * Loss and gradient tree of one micro-batch (consumed) at the current params: the loss is the
    * micro-batch's summed target NLL times `scale`. The caller owns both results.
    */
-  gradients(m: MicroBatch, scale: number): Promise<[np.Array, Params]> {
-    return this.vg(this.params, m.inputs, m.targets, m.mask, np.array([scale]));
+  gradients(m: MicroBatch, scale: number): Promise<[number, Params]> {
+    return this.nll.valueAndGrad(this.params, m.inputs, m.targets, m.mask, scale);
   }
 
   /** Summed target NLL of a micro-batch (consumed) under the current params. */
-  async nllSum(m: MicroBatch): Promise<number> {
-    return (await this.lossFn(tree.ref(this.params), m.inputs, m.targets, m.mask, np.array([1])).data())[0];
+  nllSum(m: MicroBatch): Promise<number> {
+    return this.nll.nllSum(this.params, m.inputs, m.targets, m.mask);
   }
 
   /** Optimizer moments as named arrays ("m.<param>", "v.<param>", "step") for a checkpoint; nothing consumed except the step scalar's. */
@@ -105,8 +92,7 @@ export class SftStepper {
   }
 
   dispose(): void {
-    this.vg.dispose();
-    this.lossFn.dispose();
+    this.nll.dispose();
     this.addFn.dispose();
     this.opt.dispose();
     tree.dispose(this.state.m);

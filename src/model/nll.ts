@@ -1,0 +1,93 @@
+/**
+ * The gradient of the language-modelling / SFT loss, on whichever engine does it fastest here:
+ * onnxruntime (ort/, native SIMD matmuls) when chosen by ort/runtime.ts, else jax-js (jit
+ * value-and-grad, grad.ts). Both compute the same function, checked in test/ort-lm.test.ts:
+ *
+ *   loss = -scale * sum_t mask_t * log p(target_t)
+ *
+ * Pretraining uses scale = 1 / sum(mask) (the masked mean); SFT uses 1 / (scored tokens of the
+ * whole step), so that summed micro-batch gradients equal one big batch's.
+ */
+import { jit, numpy as np, tree } from "./jax";
+import type { ModelConfig } from "./config";
+import type { Params } from "./params";
+import { makeValueAndGrad, type ValueAndGrad } from "./grad";
+import { tokenLogprobs, type ModelInputs } from "./transformer";
+import { chooseOrt, type EngineName } from "./ort/runtime";
+import { OrtLm, readInputs } from "./ort/lm";
+
+/** -scale * sum(mask * logp): the scaled summed NLL (jax-js). */
+export function scaledNll(p: Params, inp: ModelInputs, targets: np.Array, mask: np.Array, scale: np.Array, c: ModelConfig): np.Array {
+  const lp = tokenLogprobs(p, inp, targets, c);
+  return lp.mul(mask).sum().mul(scale.reshape([])).neg();
+}
+
+type JaxLoss = ((p: Params, inp: ModelInputs, targets: np.Array, mask: np.Array, scale: np.Array) => np.Array) & { dispose(): void };
+
+export class NllGradients {
+  private ort: Promise<OrtLm | null> | null = null;
+  private vg: ValueAndGrad<[np.Array, np.Array, np.Array]> | null = null;
+  private lossFn: JaxLoss | null = null;
+
+  constructor(readonly config: ModelConfig) {}
+
+  private ortLm(): Promise<OrtLm | null> {
+    if (!this.ort) this.ort = chooseOrt().then((o) => (o ? new OrtLm(o, this.config) : null));
+    return this.ort;
+  }
+
+  /** "ort" or "jax": the engine the gradients come from. */
+  async engine(): Promise<EngineName> {
+    return (await this.ortLm()) ? "ort" : "jax";
+  }
+
+  /**
+   * Loss value and gradient tree at `params` (not consumed); consumes inp, targets and mask.
+   * The caller owns the returned tree.
+   */
+  async valueAndGrad(params: Params, inp: ModelInputs, targets: np.Array, mask: np.Array, scale: number): Promise<[number, Params]> {
+    const lm = await this.ortLm();
+    if (!lm) {
+      if (!this.vg) this.vg = makeValueAndGrad((p: Params, i: ModelInputs, tg: np.Array, m: np.Array, s: np.Array) => scaledNll(p, i, tg, m, s, this.config));
+      const [v, g] = await this.vg(params, inp, targets, mask, np.array([scale]));
+      return [(await v.data())[0], g];
+    }
+    const pf = await lm.paramFeeds(params);
+    const x = await readInputs(inp);
+    const tg = new Int32Array((await targets.data()) as Int32Array);
+    const m = (await mask.data()) as Float32Array;
+    const w = new Float32Array(m.length);
+    for (let i = 0; i < m.length; i++) w[i] = -m[i] * scale;
+    const r = await lm.vjp(pf, x, tg, w);
+    let loss = 0;
+    for (let i = 0; i < w.length; i++) if (w[i] !== 0) loss += w[i] * r.logp[i];
+    return [loss, lm.gradTree(r.grads)];
+  }
+
+  /** Summed target NLL (sum over mask of -logp) at `params` (not consumed); consumes the rest. */
+  async nllSum(params: Params, inp: ModelInputs, targets: np.Array, mask: np.Array): Promise<number> {
+    const lm = await this.ortLm();
+    if (!lm) {
+      if (!this.lossFn) this.lossFn = jit((p: Params, i: ModelInputs, tg: np.Array, m: np.Array, s: np.Array) => scaledNll(p, i, tg, m, s, this.config)) as never;
+      return (await this.lossFn!(tree.ref(params), inp, targets, mask, np.array([1])).data())[0];
+    }
+    const pf = await lm.paramFeeds(params);
+    const x = await readInputs(inp);
+    const tg = new Int32Array((await targets.data()) as Int32Array);
+    const m = (await mask.data()) as Float32Array;
+    const lp = await lm.logprobs(pf, x, tg);
+    let s = 0;
+    for (let i = 0; i < m.length; i++) if (m[i] !== 0) s -= m[i] * lp[i];
+    return s;
+  }
+
+  dispose(): void {
+    this.vg?.dispose();
+    this.lossFn?.dispose();
+    this.vg = null;
+    this.lossFn = null;
+    const o = this.ort;
+    this.ort = null;
+    if (o) void o.then((lm) => lm?.dispose());
+  }
+}

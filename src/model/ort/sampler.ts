@@ -1,0 +1,92 @@
+/**
+ * Batched generation on onnxruntime, with the same contract as the jax-js Sampler (../sampler.ts):
+ * prompts left-padded to a multiple of 16, the same rotary positions, the same token choice
+ * (../sampling.ts) from the same seeded generator, so both engines sample the same tokens up to
+ * float rounding. The KV cache is a host array [B, H, S, hd] per layer: the prefill graph fills
+ * positions 0..P-1, each decoding step returns its token's key/value, written at its position here.
+ */
+import type { ModelConfig } from "../config";
+import type { Params } from "../params";
+import { buildBatch, type Sequence } from "../batch";
+import { ropeTables } from "../transformer";
+import { makeRng } from "../params";
+import { chooseToken } from "../sampling";
+import type { GenerateOptions, Generation } from "../sampler";
+import { OrtLm, readInputs } from "./lm";
+
+export async function ortGenerate(lm: OrtLm, params: Params, prompts: Sequence[], o: GenerateOptions): Promise<Generation[]> {
+  const c: ModelConfig = lm.config;
+  const S = c.maxSeq;
+  const B = prompts.length;
+  const H = c.nHeads;
+  const hd = c.dModel / H;
+  const V = c.vocabSize;
+  const longest = Math.max(...prompts.map((p) => p.ids.length));
+  if (longest >= S) throw new RangeError(`prompt of ${longest} tokens does not fit the context of ${S}`);
+  const P = Math.min(S - 1, Math.ceil(longest / 16) * 16);
+  const maxNew = Math.min(o.maxNewTokens, S - P);
+  const rng = makeRng(o.seed ?? 0);
+  const banned = new Set(o.bannedIds ?? []);
+  const stop = new Set(o.stopIds);
+  const pf = await lm.paramFeeds(params);
+
+  // Prefill each distinct prompt once (GRPO groups repeat one prompt), then lay rows out.
+  const uniq: Sequence[] = [];
+  const which = prompts.map((p) => {
+    let j = uniq.findIndex((u) => u.ids === p.ids && u.images === p.images);
+    if (j < 0) j = uniq.push(p) - 1;
+    return j;
+  });
+  const b = buildBatch(uniq, c, { pad: "left", length: P, imageTokenId: o.imageTokenId, padId: o.padId });
+  b.targets.dispose();
+  const pre = await lm.prefill(pf, await readInputs(b.inputs));
+  const K = Array.from({ length: c.nLayers }, () => new Float32Array(B * H * S * hd));
+  const Vc = Array.from({ length: c.nLayers }, () => new Float32Array(B * H * S * hd));
+  const pastMask = new Float32Array(B * S);
+  let logits: Float32Array = new Float32Array(B * V);
+  which.forEach((u, row) => {
+    for (let l = 0; l < c.nLayers; l++)
+      for (let h = 0; h < H; h++) {
+        const src = (u * H + h) * P * hd;
+        const dst = (row * H + h) * S * hd;
+        K[l].set(pre.k[l].subarray(src, src + P * hd), dst);
+        Vc[l].set(pre.v[l].subarray(src, src + P * hd), dst);
+      }
+    logits.set(pre.logits.subarray(u * V, (u + 1) * V), row * V);
+    const n = Math.min(prompts[row].ids.length, P);
+    for (let t = P - n; t < P; t++) pastMask[row * S + t] = 1;
+  });
+
+  const out: Generation[] = prompts.map(() => ({ ids: [], logprobs: [], finishReason: "length" as const }));
+  const done = new Array<boolean>(B).fill(false);
+  for (let i = 0; i < maxNew; i++) {
+    const next = new Int32Array(B);
+    for (let r = 0; r < B; r++) {
+      if (done[r]) {
+        next[r] = o.padId;
+        continue;
+      }
+      const ch = chooseToken(logits, r * V, V, o.temperature, o.topP ?? 1, rng.uniform, banned);
+      next[r] = ch.token;
+      out[r].ids.push(ch.token);
+      out[r].logprobs.push(ch.logprob);
+      if (stop.has(ch.token)) {
+        done[r] = true;
+        out[r].finishReason = "stop";
+      }
+    }
+    const pos = P + i;
+    if (done.every(Boolean) || i === maxNew - 1 || pos >= S) break;
+    const rt = ropeTables(c, [pos]);
+    const step = await lm.decode(pf, next, rt.cos, rt.sin, K, Vc, pastMask);
+    logits = step.logits;
+    // The token's key/value join the cache at its position, attended to from the next step on.
+    for (let l = 0; l < c.nLayers; l++)
+      for (let r = 0; r < B * H; r++) {
+        K[l].set(step.k[l].subarray(r * hd, (r + 1) * hd), (r * S + pos) * hd);
+        Vc[l].set(step.v[l].subarray(r * hd, (r + 1) * hd), (r * S + pos) * hd);
+      }
+    for (let r = 0; r < B; r++) pastMask[r * S + pos] = 1;
+  }
+  return out;
+}
