@@ -5,6 +5,13 @@
  * the number of micro-batches in the mini-batch (verl's gradient accumulation); gradients are
  * summed over the micro-batches of a mini-batch, then one AdamW step (global-norm clipping).
  * value-and-grad and the scoring pass are jit-compiled (one compile per (R, T) shape).
+ *
+ * With onnxruntime (model/ort, chosen by ort/runtime.ts) the loss is differentiated in two parts,
+ * by the chain rule through the per-token log-probs: onnxruntime gives logp (and entropy), jax-js
+ * differentiates the same computeActorLoss with respect to logp (tiny [R, T] arrays), and
+ * onnxruntime back-propagates that gradient into the parameters (OrtLm.vjp). That needs one more
+ * forward pass per micro-batch, and holds when the loss depends on the parameters only through
+ * logp: with an entropy bonus (entropyCoeff != 0) the jax-js path is used.
  */
 import { jit, lax, nn, numpy as np, tree, valueAndGrad } from "../model/jax";
 import { buildBatch, type Sequence } from "../model/batch";
@@ -14,6 +21,8 @@ import type { Tensor } from "../model/safetensors";
 import type { TextTokenizer } from "../model/tokenizer";
 import { forward, tokenLogprobs, type ModelInputs } from "../model/transformer";
 import { computeActorLoss, maskedMean, type ActorLossOptions } from "./core";
+import { chooseOrt } from "../model/ort/runtime";
+import { OrtLm, readInputs, type ParamFeeds } from "../model/ort/lm";
 import { adamw, initAdamW, stateToNamed, type AdamW, type AdamWConfig, type AdamWState, type Tree } from "./optim";
 
 /** One training row: a prompt and one sampled response with its advantage. */
@@ -66,6 +75,19 @@ export function grpoMicroLoss(c: ModelConfig, s: ActorLossSettings): (...a: Loss
       { ...s, microBatchScale: 1 },
     );
     const entropy = lax.stopGradient(maskedMean(ent, mask));
+    const loss = out.loss.mul(scale.reshape([]));
+    return [loss, { pgLoss: out.pgLoss, pgClipfrac: out.pgClipfrac, pgClipfracLower: out.pgClipfracLower, ppoKl: out.ppoKl, klLoss: out.klLoss ?? np.zeros([]), entropy }];
+  };
+}
+
+/**
+ * The same loss as grpoMicroLoss, as a function of the per-token log-probs (and the entropy,
+ * a metric here): for the chain rule through logp (onnxruntime path, no entropy bonus).
+ */
+export function grpoLossOnLogp(s: ActorLossSettings): (logp: np.Array, ent: np.Array, old: np.Array, adv: np.Array, mask: np.Array, ref: np.Array, scale: np.Array) => [np.Array, Aux] {
+  return (logp, ent, old, adv, mask, ref, scale) => {
+    const out = computeActorLoss({ oldLogProb: old, logProb: logp, advantages: adv, responseMask: mask.ref, refLogProb: ref }, { ...s, microBatchScale: 1 });
+    const entropy = maskedMean(ent, mask);
     const loss = out.loss.mul(scale.reshape([]));
     return [loss, { pgLoss: out.pgLoss, pgClipfrac: out.pgClipfrac, pgClipfracLower: out.pgClipfracLower, ppoKl: out.ppoKl, klLoss: out.klLoss ?? np.zeros([]), entropy }];
   };
@@ -145,6 +167,8 @@ export class GrpoActor {
   private vg: EmbedValueAndGrad<Aux>;
   private lpFn: ((p: Params, inp: ModelInputs, targets: np.Array) => np.Array) & { dispose(): void };
   private addFn: ((a: np.Array[], b: np.Array[]) => np.Array[]) & { dispose(): void };
+  private ort: Promise<OrtLm | null> | null = null;
+  private logpVg: (AnyFn & { dispose(): void }) | null = null;
 
   /**
    * `params` is the policy (owned and updated); `ref` the frozen reference (owned; null when
@@ -180,10 +204,31 @@ export class GrpoActor {
     return { inputs: b.inputs, targets: b.targets, mask };
   }
 
+  /** onnxruntime when chosen (ort/runtime.ts), else null (jax-js). */
+  private ortLm(): Promise<OrtLm | null> {
+    if (!this.ort) this.ort = chooseOrt().then((m) => (m ? new OrtLm(m, this.config) : null));
+    return this.ort;
+  }
+
   /** Per-position log-probs [microRows * T] of the rows' next tokens under `params` (not consumed). */
   async logprobs(params: Params, rows: GrpoRow[], length: number): Promise<Float32Array> {
     const b = this.batch(rows, length);
+    const lm = await this.ortLm();
+    if (lm) return lm.logprobs(await lm.paramFeeds(params), await readInputs(b.inputs), new Int32Array((await b.targets.data()) as Int32Array));
     return new Float32Array((await this.lpFn(tree.ref(params), b.inputs, b.targets).data()) as Float32Array);
+  }
+
+  /** One micro-batch's loss, metrics and gradients by the chain rule through logp (module comment). */
+  private async ortMicro(lm: OrtLm, pf: ParamFeeds, b: { inputs: ModelInputs; targets: np.Array }, rest: np.Array[]): Promise<[np.Array, Aux, Params]> {
+    if (!this.logpVg) this.logpVg = jit(valueAndGrad(grpoLossOnLogp(this.loss) as AnyFn, { argnums: 0, hasAux: true } as never) as unknown as AnyFn) as unknown as AnyFn & { dispose(): void };
+    const [R, T] = b.targets.shape;
+    const x = await readInputs(b.inputs);
+    const tg = new Int32Array((await b.targets.data()) as Int32Array);
+    const f = await lm.logprobsEntropy(pf, x, tg);
+    const [[value, aux], gLogp] = this.logpVg(np.array(f.logp).reshape([R, T]), np.array(f.entropy).reshape([R, T]), ...rest) as [[np.Array, Aux], np.Array];
+    const w = new Float32Array((await gLogp.data()) as Float32Array);
+    const r = await lm.vjp(pf, x, tg, w);
+    return [value, aux, lm.gradTree(r.grads)];
   }
 
   /** The sampler's log-probs laid out like `logprobs` (position P-1+j holds response token j). */
@@ -203,6 +248,8 @@ export class GrpoActor {
    */
   async updateMiniBatch(rows: GrpoRow[], micros: MicroPlan[], old: Float32Array[], refLp: (Float32Array | null)[], lr: number): Promise<Omit<UpdateMetrics, "updates">> {
     const scale = 1 / micros.length;
+    const lm = this.loss.entropyCoeff === 0 ? await this.ortLm() : null;
+    const pf = lm ? await lm.paramFeeds(this.params) : null;
     let acc: np.Array[] | null = null;
     let def: unknown;
     const auxes: Aux[] = [];
@@ -216,16 +263,8 @@ export class GrpoActor {
         for (let t = 0; t < T; t++) adv[k * T + t] = rows[r].advantage * b.mask[k * T + t];
       });
       const ref = refLp[i] ?? new Float32Array(R * T);
-      const [value, aux, grads] = await this.vg(
-        this.params,
-        b.inputs,
-        b.targets,
-        np.array(old[i]).reshape([R, T]),
-        np.array(adv).reshape([R, T]),
-        np.array(b.mask).reshape([R, T]),
-        np.array(ref).reshape([R, T]),
-        np.array([scale]),
-      );
+      const rest = [np.array(old[i]).reshape([R, T]), np.array(adv).reshape([R, T]), np.array(b.mask).reshape([R, T]), np.array(ref).reshape([R, T]), np.array([scale])];
+      const [value, aux, grads] = lm && pf ? await this.ortMicro(lm, pf, b, rest) : await this.vg(this.params, b.inputs, b.targets, ...rest);
       value.dispose(); // the loss is reported through aux; an undisposed scalar leaked per micro-batch
       auxes.push(aux);
       const [leaves, d] = tree.flatten(grads as never) as [np.Array[], unknown];
@@ -274,6 +313,10 @@ export class GrpoActor {
   dispose(): void {
     this.vg.dispose();
     this.lpFn.dispose();
+    this.logpVg?.dispose();
+    const o = this.ort;
+    this.ort = null;
+    if (o) void o.then((lm) => lm?.dispose());
     this.addFn.dispose();
     this.opt.dispose();
     tree.dispose(this.state.m);

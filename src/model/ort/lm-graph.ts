@@ -5,7 +5,8 @@
  * no autodiff). Each forward piece returns what its backward reuses.
  *
  * Graphs (all with symbolic batch B and length T, so one session serves every shape):
- * - "logprobs": per-token log-prob of the targets [B, T] (scoring; GRPO's old/ref log-probs).
+ * - "logprobs": per-token log-prob of the targets [B, T] (scoring; GRPO's old/ref log-probs) and
+ *   the token entropy of the predicted distribution [B, T].
  * - "train": the same plus the gradient of sum(weights * logp) for every parameter. With
  *   weights = -mask / tokens this is the masked-mean NLL (pretraining, SFT); GRPO passes its
  *   loss's gradient with respect to logp (a chain rule through the per-token log-probs).
@@ -257,12 +258,15 @@ export function buildLmGraph(c: ModelConfig, kind: Exclude<LmGraphKind, "decode"
   const lse = g.op("ReduceLogSumExp", [logits], { axes: [-1], keepdims: 1 });
   const picked = g.op("GatherElements", [logits, idx], { axis: 2 });
   g.output(g.op("Squeeze", [g.op("Sub", [picked, lse]), g.ints([2])]), "logp", "float32", ["B", "T"]);
+  // Token entropy -sum p log p = lse - sum p * logit (GRPO logs it; not differentiated here).
+  const probs = g.op("Exp", [g.op("Sub", [logits, lse])]);
+  const pz = g.op("ReduceSum", [g.op("Mul", [probs, logits]), g.ints([-1])], { keepdims: 1 });
+  g.output(g.op("Squeeze", [g.op("Sub", [lse, pz]), g.ints([2])]), "entropy", "float32", ["B", "T"]);
   if (kind === "logprobs") return g.encode();
 
   // Backward of sum(w * logp): d/dlogits = w (onehot(target) - softmax(logits)).
   const grads: Record<string, string> = {};
   const w = g.op("Unsqueeze", [g.input("weights", "float32", ["B", "T"]), g.ints([2])]);
-  const probs = g.op("Exp", [g.op("Sub", [logits, lse])]);
   const gLogits = g.op("ScatterElements", [g.op("Mul", [probs, g.op("Neg", [w])]), idx, w], { axis: 2, reduction: "add" });
   const gHf = g.op("MatMul", [gLogits, "embed"]);
   const gEmbedHead = g.op("Gemm", [g.op("Reshape", [gLogits, g.ints([-1, c.vocabSize])]), g.op("Reshape", [fin.h, g.ints([-1, d])])], { transA: 1 });

@@ -93,9 +93,14 @@ export class OrtLm {
 
   /** Log-prob of each target [B * T] (position t predicts targets[t]). */
   async logprobs(pf: ParamFeeds, x: HostInputs, targets: Int32Array): Promise<Float32Array> {
+    return (await this.logprobsEntropy(pf, x, targets)).logp;
+  }
+
+  /** Log-probs of the targets and the entropy of each position's distribution, [B * T] each. */
+  async logprobsEntropy(pf: ParamFeeds, x: HostInputs, targets: Int32Array): Promise<{ logp: Float32Array; entropy: Float32Array }> {
     const s = await this.session("logprobs");
     const r = await s.run({ ...pf, ...this.inputFeeds(x), targets: this.i32(targets, [x.B, x.T]) });
-    return r.logp.data as Float32Array;
+    return { logp: r.logp.data as Float32Array, entropy: r.entropy.data as Float32Array };
   }
 
   /**
