@@ -2,8 +2,10 @@
  * Embedded-model speed and memory, with the PyTorch reference timed in the same run.
  *
  * Reference model (platform.md): vocab 4096, d 256, 4 layers, 4 heads, MLP 1024 (SwiGLU here, in
- * both engines), context 256, batch 8. Measures jax-js training tokens/s (jit value-and-grad +
- * AdamW, the real LmTrainer) and sampling tokens/s (jit KV-cache decode, batch 8, the real Sampler),
+ * both engines), context 256, batch 8. Measures the project's training tokens/s (the real
+ * LmTrainer: gradients + AdamW) and sampling tokens/s (KV-cache decode, batch 8, the real Sampler)
+ * on the engine the project picks (onnxruntime when it loads, else jax-js; force one with
+ * MEDVLTHINKER_ENGINE=jax|ort to compare),
  * the same in PyTorch (bench/torch_ref.py, /usr/bin/python3, OMP_WAIT_POLICY=PASSIVE) when
  * available, and the ratios. Memory: RSS at step 10 and step N (default 200) of training the
  * workshop model (BENCH_RSS_SIZE=reference to use the reference model; slower).
@@ -22,6 +24,7 @@ import { LmTrainer } from "../src/model/trainstep";
 import { lmInputs } from "../src/model/pretrain";
 import { Sampler } from "../src/model/sampler";
 import { tree } from "../src/model/jax";
+import { engineName, ortThreads } from "../src/model/ort/runtime";
 
 const env = (k: string, d: number) => (process.env[k] ? Number(process.env[k]) : d);
 
@@ -97,13 +100,15 @@ export async function run(): Promise<Record<string, number | string>> {
   const promptLen = 16;
   const newTokens = env("BENCH_NEW_TOKENS", 128);
   const repeats = env("BENCH_REPEATS", 3);
-  const out: Record<string, number | string> = { engine: `jax-js wasm, ${eng.threads} thread(s)`, reference_params: countParams(ref) };
+  const heavy = await engineName();
+  const label = heavy === "ort" ? `onnxruntime-node, ${ortThreads()} thread(s) (optimizer on jax-js wasm, ${eng.threads} thread(s))` : `jax-js wasm, ${eng.threads} thread(s)`;
+  const out: Record<string, number | string> = { engine: label, reference_params: countParams(ref) };
 
   const tr = await trainSpeed(ref, B, T, warm, steps);
   tree.dispose(tr.params);
-  out.jax_train_tokens_per_s_mean = Math.round(tr.tps);
-  out.jax_train_tokens_per_s = Math.round(tr.tpsMedian);
-  out.jax_sample_tokens_per_s = Math.round(await sampleSpeed(ref, B, promptLen, newTokens, repeats));
+  out.train_tokens_per_s_mean = Math.round(tr.tps);
+  out.train_tokens_per_s = Math.round(tr.tpsMedian);
+  out.sample_tokens_per_s = Math.round(await sampleSpeed(ref, B, promptLen, newTokens, repeats));
 
   const torch = torchRef(ref, B, warm, steps, promptLen, newTokens, eng.threads, repeats);
   if (torch) {
@@ -111,8 +116,8 @@ export async function run(): Promise<Record<string, number | string>> {
     out.torch_train_tokens_per_s_mean = Math.round(Number(torch.train_tokens_per_s));
     out.torch_train_tokens_per_s = Math.round(Number(torch.train_tokens_per_s_median));
     out.torch_sample_tokens_per_s = Math.round(Number(torch.sample_tokens_per_s));
-    out.train_ratio_jax_over_torch = Number((tr.tpsMedian / Number(torch.train_tokens_per_s_median)).toFixed(3));
-    out.sample_ratio_jax_over_torch = Number((Number(out.jax_sample_tokens_per_s) / Number(torch.sample_tokens_per_s)).toFixed(3));
+    out.train_ratio_over_torch = Number((tr.tpsMedian / Number(torch.train_tokens_per_s_median)).toFixed(3));
+    out.sample_ratio_over_torch = Number((Number(out.sample_tokens_per_s) / Number(torch.sample_tokens_per_s)).toFixed(3));
   } else out.torch = "not available (needs /usr/bin/python3 with torch)";
 
   const rssSize = process.env.BENCH_RSS_SIZE ?? "workshop";

@@ -64,7 +64,9 @@ fi
 
 if [ "$need_npm" = 1 ]; then
   echo "setup.sh: npm ci"
-  npm ci --no-audit --no-fund
+  # onnxruntime-node (optional) ships its CPU binaries in the package; its postinstall would only
+  # fetch CUDA libraries from outside the registry (npm 10 runs it; npm 11 runs no install scripts).
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 fi
 
 echo "setup.sh: ready (node $(node --version); Debian Jupyter: $(/usr/bin/jupyter nbconvert --version 2>/dev/null || echo missing))"
