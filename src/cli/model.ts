@@ -8,6 +8,7 @@ import { PRETRAIN_DEFAULTS, pretrain } from "../model/pretrain";
 import { EmbeddedModel } from "../model/model";
 import { SIZES, sizeConfig } from "../model/config";
 import { countParams } from "../model/params";
+import { engineName } from "../model/ort/runtime";
 
 const HELP = `usage: medvlthinker model <command> [options]
 
@@ -80,6 +81,7 @@ export async function run(argv: string[]): Promise<number> {
     const corpus = (values.corpus ?? d.corpus) as "train" | "all";
     if (corpus !== "train" && corpus !== "all") throw configError(`--corpus: '${corpus}' (train, all)`);
     const out = resolve(values.out);
+    console.log(`engine: ${(await engineName()) === "ort" ? "onnxruntime (gradients) + jax-js (optimizer)" : "jax-js"}; MEDVLTHINKER_ENGINE=jax|ort to choose`);
     const r = await pretrain({
       ...d,
       size,
