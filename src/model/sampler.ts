@@ -12,7 +12,7 @@ import { buildBatch, type Sequence } from "./batch";
 import { WINDOW, decodeStep, rotaryMatrix, decodeWeights, flushWindow, prefill, type DecodeWeights, type KVCache, type StepInputs } from "./decode";
 import { ropeTables } from "./transformer";
 import { makeRng } from "./params";
-import { chooseToken } from "./sampling";
+import { chooseNext } from "./sampling";
 import { chooseOrt, type EngineName } from "./ort/runtime";
 import { OrtLm } from "./ort/lm";
 import { ortGenerate } from "./ort/sampler";
@@ -136,22 +136,7 @@ export class Sampler {
     const V = c.vocabSize;
     if (maxNew <= 0) logits.dispose(); // otherwise each .data() below consumes it
     for (let i = 0; i < maxNew; i++) {
-      const lg = (await logits.data()) as Float32Array;
-      const next = new Int32Array(B);
-      for (let b = 0; b < B; b++) {
-        if (done[b]) {
-          next[b] = o.padId;
-          continue;
-        }
-        const ch = chooseToken(lg, b * V, V, o.temperature, o.topP ?? 1, rng.uniform, banned);
-        next[b] = ch.token;
-        out[b].ids.push(ch.token);
-        out[b].logprobs.push(ch.logprob);
-        if (stop.has(ch.token)) {
-          done[b] = true;
-          out[b].finishReason = "stop";
-        }
-      }
+      const next = chooseNext((await logits.data()) as Float32Array, V, out, done, o, rng.uniform, banned, stop);
       const pos = P + i;
       if (done.every(Boolean) || i === maxNew - 1 || pos >= S) break;
       if (pos - base === W) {

@@ -4,6 +4,8 @@
  * the model (temperature 1, before truncation), which is what scoring the same text gives, so
  * GRPO's old and new log-probs are comparable.
  */
+import type { GenerateOptions, Generation } from "./sampler";
+
 export interface Choice {
   token: number;
   logprob: number;
@@ -61,4 +63,27 @@ export function chooseToken(logits: Float32Array, off: number, V: number, temper
   }
   const token = order[k];
   return { token, logprob: base[token] };
+}
+
+/**
+ * One step's token for every row still going (padId for finished rows), appended with its log-prob
+ * to `out`; rows that drew a stop id are marked done. Shared by both engines' samplers.
+ */
+export function chooseNext(logits: Float32Array, V: number, out: Generation[], done: boolean[], o: GenerateOptions, uniform: () => number, banned: Set<number>, stop: Set<number>): Int32Array {
+  const next = new Int32Array(out.length);
+  for (let b = 0; b < out.length; b++) {
+    if (done[b]) {
+      next[b] = o.padId;
+      continue;
+    }
+    const ch = chooseToken(logits, b * V, V, o.temperature, o.topP ?? 1, uniform, banned);
+    next[b] = ch.token;
+    out[b].ids.push(ch.token);
+    out[b].logprobs.push(ch.logprob);
+    if (stop.has(ch.token)) {
+      done[b] = true;
+      out[b].finishReason = "stop";
+    }
+  }
+  return next;
 }

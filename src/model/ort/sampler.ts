@@ -10,7 +10,7 @@ import type { Params } from "../params";
 import { buildBatch, type Sequence } from "../batch";
 import { ropeTables } from "../transformer";
 import { makeRng } from "../params";
-import { chooseToken } from "../sampling";
+import { chooseNext } from "../sampling";
 import type { GenerateOptions, Generation } from "../sampler";
 import { OrtLm, readInputs } from "./lm";
 
@@ -60,21 +60,7 @@ export async function ortGenerate(lm: OrtLm, params: Params, prompts: Sequence[]
   const out: Generation[] = prompts.map(() => ({ ids: [], logprobs: [], finishReason: "length" as const }));
   const done = new Array<boolean>(B).fill(false);
   for (let i = 0; i < maxNew; i++) {
-    const next = new Int32Array(B);
-    for (let r = 0; r < B; r++) {
-      if (done[r]) {
-        next[r] = o.padId;
-        continue;
-      }
-      const ch = chooseToken(logits, r * V, V, o.temperature, o.topP ?? 1, rng.uniform, banned);
-      next[r] = ch.token;
-      out[r].ids.push(ch.token);
-      out[r].logprobs.push(ch.logprob);
-      if (stop.has(ch.token)) {
-        done[r] = true;
-        out[r].finishReason = "stop";
-      }
-    }
+    const next = chooseNext(logits, V, out, done, o, rng.uniform, banned, stop);
     const pos = P + i;
     if (done.every(Boolean) || i === maxNew - 1 || pos >= S) break;
     const rt = ropeTables(c, [pos]);
