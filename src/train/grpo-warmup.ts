@@ -10,11 +10,11 @@ import { buildBatch, lossMaskFrom } from "../model/batch";
 import type { ModelConfig } from "../model/config";
 import type { Params } from "../model/params";
 import type { TextTokenizer } from "../model/tokenizer";
-import { lax, tree } from "../model/jax";
-import { maskedNll } from "../model/transformer";
+import { tree } from "../model/jax";
+import { NllGradients } from "../model/nll";
 import { adamw, initAdamW } from "./optim";
 import { sftTarget } from "../prompt";
-import { makeEmbedValueAndGrad, padLength } from "./grpo-step";
+import { padLength } from "./grpo-step";
 import { encodePrompt } from "./rollout";
 import { Rng } from "./runs";
 
@@ -38,10 +38,7 @@ export function formatTarget(item: Pick<Item, "options">, rng: Rng): string {
 
 /** Runs the warm-up; consumes `params` and returns the warmed-up ones (optimizer state is dropped). */
 export async function formatWarmup(params: Params, mc: ModelConfig, tok: TextTokenizer, items: Item[], o: FormatWarmupOptions): Promise<{ params: Params; losses: number[] }> {
-  const vg = makeEmbedValueAndGrad((p, inp, targets, mask) => {
-    const loss = maskedNll(p, inp, targets, mask, mc);
-    return [loss.ref, lax.stopGradient(loss)];
-  });
+  const nll = new NllGradients(mc); // onnxruntime when present, else jax-js (model/nll.ts)
   const opt = adamw({ lr: o.lr, weightDecay: 0.01, maxGradNorm: 1.0 });
   let state = initAdamW(params);
   const rng = new Rng(o.seed ^ 0xf0a7);
@@ -58,18 +55,18 @@ export async function formatWarmup(params: Params, mc: ModelConfig, tok: TextTok
       const T = padLength(Math.max(...seqs.map((q) => q.ids.length)), o.padMultiple, mc.maxSeq);
       const b = buildBatch(seqs, mc, { pad: "right", length: T, padId: tok.ids.pad, imageTokenId: tok.ids.image });
       const mask = lossMaskFrom(seqs, T, seqs.map((q) => q.promptLength));
-      const [value, aux, grads] = await vg(params, b.inputs, b.targets, mask);
-      aux.dispose();
+      // The masked mean NLL over the batch's target tokens.
+      const tokens = ((await mask.ref.data()) as Float32Array).reduce((a, x) => a + x, 0);
+      const [loss, grads] = await nll.valueAndGrad(params, b.inputs, b.targets, mask, 1 / Math.max(tokens, 1));
       const r = opt.step(params, grads, state, o.lr);
       params = r.params;
       state = r.state;
       r.gradNorm.dispose();
-      const loss = (await value.data())[0];
       losses.push(loss);
       o.onStep?.(s + 1, loss);
     }
   } finally {
-    vg.dispose();
+    nll.dispose();
     opt.dispose();
     tree.dispose(state.m);
     tree.dispose(state.v);
