@@ -6,15 +6,15 @@
  * C). Nothing in the prompt says so. The model is a fresh tiny transformer (d 64, 2 layers)
  * with a tokenizer fitted to the task's text.
  *
- * Format warm-up, inside the run (config warmup.formatSteps, src/train/grpo-warmup.ts): 60 SFT
- * steps on `<think> </think>\n<answer> L </answer>` with L a uniformly random option letter, so the
+ * Format warm-up, inside the run (config warmup.formatSteps, src/train/grpo-warmup.ts): 100 SFT
+ * steps (lr 3e-3) on `<think> </think>\n<answer> L </answer>` with L a uniformly random option letter, so the
  * model writes the format the published reward gates on but answers at chance. Then GRPO with the
  * published loss (clip 0.2/0.2, dual clip 3, low_var_kl 0.01, token-mean) and rewards.
  *
  * Measured on held-out questions (new words, same rule), answered greedily: the model before GRPO
  * (the run's reference, after the warm-up) is near chance (<= 0.5; chance is (1/2 + 1/3) / 2 = 0.42), and after
- * GRPO it must be >= 0.8. Training stops once the sampled (temperature 1) accuracy averages 0.65
- * over 3 steps, or after 80 steps; on 2 free cores that is ~30-50 steps, one to two minutes.
+ * GRPO it must be >= 0.8. Training stops once the sampled (temperature 1) accuracy averages 0.8
+ * over 3 steps, or after 80 steps; that is ~20-30 steps, well under a minute on 2 free cores.
  * A trainer that stops learning fails. (Sampled accuracy stays below greedy accuracy: at
  * temperature 1 a letter with probability 0.8 is still missed one time in five.)
  */
@@ -39,7 +39,13 @@ test("GRPO raises a tiny model's accuracy from chance to >= 80% on a rule learna
       data: { sources: [task.itemsPath], excludeEval: [], limit: null },
       rollout: { promptsPerStep: 8, n: 8, maxResponseTokens: 10, maxPromptTokens: 80, batchRows: 64 },
       actor: { lr: 1e-3, miniBatchPrompts: 8, microBatchRows: 64 },
-      warmup: { formatSteps: 60, lr: 1e-2, batchRows: 16 },
+      // Warm-up of 100 steps at lr 3e-3, stop at a sampled accuracy of 0.8: with the earlier 60
+      // steps at 1e-2 and a stop at 0.7, the warmed-up policy kept a strong letter preference, GRPO
+      // could stall at "always B" (no reward signal on 3-option groups), and a lucky streak could
+      // stop it early: measured out of tree with train seeds 42, 1, 2, 3, that setting failed on 1
+      // of 4 seeds on jax-js and 2 of 4 on onnxruntime. This one passed 8 of 8 (both engines, the
+      // same seeds): held-out 0.92-0.99 in 18-31 steps, last-step format failures <= 0.125.
+      warmup: { formatSteps: 100, lr: 3e-3, batchRows: 16 },
       train: { epochs: 3, maxSteps: 80, saveEvery: 0 },
     },
     {
@@ -48,7 +54,7 @@ test("GRPO raises a tiny model's accuracy from chance to >= 80% on a rule learna
       signal: stop.signal,
       onStep: (m: GrpoStepMetrics) => {
         acc.push(m.accuracy);
-        if (acc.length >= 3 && window() >= 0.7) stop.abort();
+        if (acc.length >= 3 && window() >= 0.8) stop.abort();
       },
     },
   );
