@@ -117,3 +117,30 @@ test("onnxruntime prefill keys/values and last logits equal jax-js's (left paddi
   await lm.dispose();
   tree.dispose(params);
 });
+
+test("onnxruntime gradients are bit-for-bit reproducible (repeated tokens, 2+ threads)", async (t) => {
+  await initEngine();
+  const ort = await loadOrt();
+  if (!ort) return t.skip("onnxruntime-node not installed");
+  // Workshop-sized: a parallel scatter-add of the token rows (ScatterND, reduction "add") summed
+  // repeated tokens in a thread-dependent order here; the embedding gradient then differed.
+  const wc = sizeConfig("workshop");
+  const lm = new OrtLm(ort, wc);
+  const params = initParams(wc, 0);
+  const rng = makeRng(1);
+  const seqs = Array.from({ length: 8 }, (_, i) => ({ ids: Array.from({ length: 150 + i * 9 }, () => Math.floor(rng.uniform() * 50)) }));
+  const w = Float32Array.from({ length: 8 * 224 }, () => rng.normal());
+  const pf = await lm.paramFeeds(params);
+  const once = async () => {
+    const b = buildBatch(seqs, wc, { pad: "right", length: 224, padId: 0, imageTokenId: 2043 });
+    const x = await readInputs(b.inputs);
+    return lm.vjp(pf, x, new Int32Array((await b.targets.data()) as Int32Array), w);
+  };
+  const first = await once();
+  for (let k = 0; k < 3; k++) {
+    const again = await once();
+    for (const [name, g] of Object.entries(first.grads)) assert.ok(g.data.every((v, i) => v === again.grads[name].data[i]), `grad ${name} differs between identical runs`);
+  }
+  await lm.dispose();
+  tree.dispose(params);
+});

@@ -7,7 +7,8 @@
  * Graphs (all with symbolic batch B and length T, so one session serves every shape):
  * - "logprobs": per-token log-prob of the targets [B, T] (scoring; GRPO's old/ref log-probs) and
  *   the token entropy of the predicted distribution [B, T].
- * - "train": the same plus the gradient of sum(weights * logp) for every parameter. With
+ * - "train": the same plus the gradient of sum(weights * logp) for every parameter (the token
+ *   embedding's input rows come out separately as "tokenGrad", added on the host). With
  *   weights = -mask / tokens this is the masked-mean NLL (pretraining, SFT); GRPO passes its
  *   loss's gradient with respect to logp (a chain rule through the per-token log-probs).
  * - "prefill": keys/values of every layer [B, H, T, hd] and the last position's logits [B, V].
@@ -198,16 +199,24 @@ function embedInputs(cx: Ctx) {
   return { x, tok64, img64, patches, pe2, isImage, notImg };
 }
 
-function embedBack(cx: Ctx, e: ReturnType<typeof embedInputs>, gx: string, gEmbedHead: string, grads: Record<string, string>): void {
+/**
+ * Embedding backward. Deterministic on purpose: onnxruntime's ScatterND with reduction "add" sums
+ * colliding rows in a thread-dependent order (measured: the embedding gradient differed bit-wise
+ * between identical runs), so repeated tokens would make training irreproducible. The token rows'
+ * gradients leave the graph as "tokenGrad" [B*T, d] and are added into the embedding gradient on
+ * the host (lm.ts), as grad.ts does for jax-js; the few image rows use a one-hot matmul.
+ */
+function embedBack(cx: Ctx, e: ReturnType<typeof embedInputs>, gx: string, gEmbedHead: string, grads: Record<string, string>): string {
   const { g, c, d } = cx;
-  const col = (idx: string) => g.op("Unsqueeze", [g.op("Reshape", [idx, g.ints([-1])]), g.ints([1])]);
   const rows = (t: string) => g.op("Reshape", [t, g.ints([-1, d])]);
-  grads.embed = g.op("ScatterND", [gEmbedHead, col(e.tok64), rows(g.op("Mul", [gx, e.notImg]))], { reduction: "add" });
-  const zeros = g.op("ConstantOfShape", [g.op("Shape", [e.pe2])]);
-  const gPe = g.op("ScatterND", [zeros, col(e.img64), rows(g.op("Mul", [gx, e.isImage]))], { reduction: "add" });
+  grads.embed = gEmbedHead;
+  const nRows = g.op("Slice", [g.op("Shape", [e.pe2]), g.ints([0]), g.ints([1])]);
+  const onehot = g.op("OneHot", [g.op("Reshape", [e.img64, g.ints([-1])]), nRows, g.const("float32", [0, 1])], { axis: -1 }); // [B*T, R]
+  const gPe = g.op("Gemm", [onehot, rows(g.op("Mul", [gx, e.isImage]))], { transA: 1 });
   grads.patchB = g.op("ReduceSum", [gPe, g.ints([0])], { keepdims: 0 });
   grads.patchPos = g.op("ReduceSum", [g.op("Reshape", [gPe, g.ints([-1, imageTokens(c), d])]), g.ints([0])], { keepdims: 0 });
   grads.patchW = g.op("Gemm", [e.patches, gPe], { transA: 1 });
+  return rows(g.op("Mul", [gx, e.notImg]));
 }
 
 /** Causal + key-padding additive bias [B, 1, T, T] from keyMask [B, T] and T from the tables. */
@@ -274,7 +283,8 @@ export function buildLmGraph(c: ModelConfig, kind: Exclude<LmGraphKind, "decode"
   grads.finalNorm = fb.gw;
   let gx = fb.gx;
   for (let l = c.nLayers - 1; l >= 0; l--) gx = blockBack(cx, l, saved[l], gx, t, grads);
-  embedBack(cx, e, gx, gEmbedHead, grads);
+  const tokenGrad = embedBack(cx, e, gx, gEmbedHead, grads);
+  g.output(tokenGrad, "tokenGrad", "float32", ["BT", d]);
   for (const [name, shape] of Object.entries(paramShapes(c))) g.output(grads[name], `grad.${name}`, "float32", shape as Dim[]);
   return g.encode();
 }

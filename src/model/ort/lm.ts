@@ -112,6 +112,15 @@ export class OrtLm {
     const r = await s.run({ ...pf, ...this.inputFeeds(x), targets: this.i32(targets, [x.B, x.T]), weights: this.f32(weights, [x.B, x.T]) });
     const grads: Record<string, { data: Float32Array; shape: number[] }> = {};
     for (const [k, t] of Object.entries(r)) if (k.startsWith("grad.")) grads[k.slice(5)] = { data: t.data as Float32Array, shape: [...t.dims] };
+    // The token rows' gradients, added into the (tied) embedding's in a fixed order (lm-graph.ts embedBack).
+    const rows = r.tokenGrad.data as Float32Array;
+    const emb = grads.embed.data;
+    const d = this.config.dModel;
+    for (let i = 0; i < x.tokens.length; i++) {
+      const o = x.tokens[i] * d;
+      const at = i * d;
+      for (let j = 0; j < d; j++) emb[o + j] += rows[at + j];
+    }
     return { logp: r.logp.data as Float32Array, grads };
   }
 
