@@ -10,6 +10,19 @@ import { jit, numpy as np, tree, valueAndGrad } from "./jax";
 import type { Params } from "./params";
 import type { ModelInputs } from "./transformer";
 
+/**
+ * into[ids[i]] += rows[i] for every row i (rows of width d), in index order, so the sum is the
+ * same on every run. The embedding gradient's scatter for both engines. Returns `into`.
+ */
+export function scatterAddRows(into: Float32Array, rows: Float32Array, ids: Int32Array, d: number): Float32Array {
+  for (let i = 0; i < ids.length; i++) {
+    const o = ids[i] * d;
+    const r = i * d;
+    for (let j = 0; j < d; j++) into[o + j] += rows[r + j];
+  }
+  return into;
+}
+
 /** A loss over params and model inputs (plus any extra arrays), returning a scalar. Consumes all. */
 export type LossFn<R extends np.Array[]> = (p: Params, inp: ModelInputs, ...rest: R) => np.Array;
 
@@ -34,13 +47,7 @@ export function makeValueAndGrad<R extends np.Array[]>(loss: LossFn<R>): ValueAn
     const tokEmb = gather(params.embed.ref, inp.tokens.ref);
     const [value, [g, gEmb]] = (vg as unknown as (...a: unknown[]) => [np.Array, [Params, np.Array]])(tree.ref(params), tokEmb, inp, ...rest);
     const [V, d] = params.embed.shape;
-    const rows = (await gEmb.data()) as Float32Array;
-    const acc = new Float32Array(V * d);
-    for (let i = 0; i < B * T; i++) {
-      const o = ids[i] * d;
-      const r = i * d;
-      for (let j = 0; j < d; j++) acc[o + j] += rows[r + j];
-    }
+    const acc = scatterAddRows(new Float32Array(V * d), (await gEmb.data()) as Float32Array, ids.subarray(0, B * T), d);
     g.embed = g.embed.add(np.array(acc).reshape([V, d]));
     return [value, g];
   };

@@ -22,8 +22,9 @@ import type { TextTokenizer } from "../model/tokenizer";
 import { forward, tokenLogprobs, type ModelInputs } from "../model/transformer";
 import { computeActorLoss, maskedMean, type ActorLossOptions } from "./core";
 import { chooseOrt } from "../model/ort/runtime";
+import { scatterAddRows } from "../model/grad";
 import { OrtLm, readInputs, type ParamFeeds } from "../model/ort/lm";
-import { adamw, initAdamW, stateToNamed, type AdamW, type AdamWConfig, type AdamWState, type Tree } from "./optim";
+import { GradSum, adamw, initAdamW, stateToNamed, type AdamW, type AdamWConfig, type AdamWState, type Tree } from "./optim";
 
 /** One training row: a prompt and one sampled response with its advantage. */
 export interface GrpoRow {
@@ -116,13 +117,7 @@ export function makeEmbedValueAndGrad<A>(loss: (p: Params, inp: ModelInputs, ...
     const tokEmb = gather(params.embed.ref, inp.tokens.ref);
     const [[value, aux], [g, gEmb]] = vg(tree.ref(params), tokEmb, inp, ...rest) as [[np.Array, A], [Params, np.Array]];
     const [V, d] = params.embed.shape;
-    const rows = (await gEmb.data()) as Float32Array;
-    const acc = new Float32Array(V * d);
-    for (let i = 0; i < B * T; i++) {
-      const o = ids[i] * d;
-      const r = i * d;
-      for (let j = 0; j < d; j++) acc[o + j] += rows[r + j];
-    }
+    const acc = scatterAddRows(new Float32Array(V * d), (await gEmb.data()) as Float32Array, ids.subarray(0, B * T), d);
     g.embed = g.embed.add(np.array(acc).reshape([V, d]));
     return [value, aux, g];
   };
@@ -166,7 +161,7 @@ export class GrpoActor {
   state: AdamWState<Params>;
   private vg: EmbedValueAndGrad<Aux>;
   private lpFn: ((p: Params, inp: ModelInputs, targets: np.Array) => np.Array) & { dispose(): void };
-  private addFn: ((a: np.Array[], b: np.Array[]) => np.Array[]) & { dispose(): void };
+  private gradSum = new GradSum<Params>();
   private ort: Promise<OrtLm | null> | null = null;
   private logpVg: (AnyFn & { dispose(): void }) | null = null;
 
@@ -187,7 +182,6 @@ export class GrpoActor {
     this.state = initAdamW(params);
     this.vg = makeEmbedValueAndGrad(grpoMicroLoss(config, loss));
     this.lpFn = jit((p: Params, inp: ModelInputs, targets: np.Array) => tokenLogprobs(p, inp, targets, config)) as never;
-    this.addFn = jit((a: np.Array[], b: np.Array[]) => a.map((x, i) => x.add(b[i]))) as never;
   }
 
   /** The engine inputs of a micro-batch (padded with empty rows to microRows) and its mask. */
@@ -250,8 +244,6 @@ export class GrpoActor {
     const scale = 1 / micros.length;
     const lm = this.loss.entropyCoeff === 0 ? await this.ortLm() : null;
     const pf = lm ? await lm.paramFeeds(this.params) : null;
-    let acc: np.Array[] | null = null;
-    let def: unknown;
     const auxes: Aux[] = [];
     for (let i = 0; i < micros.length; i++) {
       const m = micros[i];
@@ -267,12 +259,9 @@ export class GrpoActor {
       const [value, aux, grads] = lm && pf ? await this.ortMicro(lm, pf, b, rest) : await this.vg(this.params, b.inputs, b.targets, ...rest);
       value.dispose(); // the loss is reported through aux; an undisposed scalar leaked per micro-batch
       auxes.push(aux);
-      const [leaves, d] = tree.flatten(grads as never) as [np.Array[], unknown];
-      def = d;
-      acc = acc === null ? leaves : this.addFn(acc, leaves);
+      this.gradSum.push(grads);
     }
-    const grads = tree.unflatten(def as never, acc!) as unknown as Params;
-    const r = this.opt.step(this.params, grads, this.state, lr);
+    const r = this.opt.step(this.params, this.gradSum.take(), this.state, lr);
     this.params = r.params;
     this.state = r.state;
     const mean = async (k: keyof Aux) => {
@@ -317,7 +306,7 @@ export class GrpoActor {
     const o = this.ort;
     this.ort = null;
     if (o) void o.then((lm) => lm?.dispose());
-    this.addFn.dispose();
+    this.gradSum.dispose();
     this.opt.dispose();
     tree.dispose(this.state.m);
     tree.dispose(this.state.v);

@@ -133,3 +133,33 @@ export function stateFromNamed<T extends Tree>(named: Record<string, np.Array>, 
   }
   return { step, m: build(m), v: build(v) };
 }
+
+/**
+ * Sum of gradient trees, leaf by leaf (gradient accumulation over micro-batches); the addition is
+ * one jit-compiled function per tree structure. `push` consumes a tree, `take` hands the sum over
+ * (owned by the caller) and starts again.
+ */
+export class GradSum<T extends Tree> {
+  private acc: np.Array[] | null = null;
+  private def: unknown = null;
+  private readonly add = jit((a: np.Array[], b: np.Array[]) => a.map((x, i) => x.add(b[i])));
+
+  push(grads: T): void {
+    const [leaves, def] = tree.flatten(grads as never) as [np.Array[], unknown];
+    this.def = def;
+    this.acc = this.acc === null ? leaves : (this.add(this.acc, leaves) as np.Array[]);
+  }
+
+  take(): T {
+    if (this.acc === null) throw new RangeError("GradSum.take: no gradients were pushed");
+    const out = tree.unflatten(this.def as never, this.acc) as unknown as T;
+    this.acc = null;
+    return out;
+  }
+
+  dispose(): void {
+    if (this.acc) for (const a of this.acc) a.dispose();
+    this.acc = null;
+    this.add.dispose();
+  }
+}

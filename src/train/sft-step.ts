@@ -8,13 +8,13 @@
  * it is split (a micro-batch of short answers does not weigh as much as one of long traces).
  * With one micro-batch this is LmTrainer.step's computation (maskedNll + AdamW).
  */
-import { jit, numpy as np, tree } from "../model/jax";
+import { numpy as np, tree } from "../model/jax";
 import { NllGradients } from "../model/nll";
 import type { ModelConfig } from "../model/config";
 import { namedParams, paramsFromNamed, type Params } from "../model/params";
 import type { Tensor } from "../model/safetensors";
 import type { ModelInputs } from "../model/transformer";
-import { adamw, initAdamW, stateFromNamed, stateToNamed, type AdamW, type AdamWConfig, type AdamWState, type Tree } from "./optim";
+import { GradSum, adamw, initAdamW, stateFromNamed, stateToNamed, type AdamW, type AdamWConfig, type AdamWState, type Tree } from "./optim";
 
 export interface MicroBatch {
   inputs: ModelInputs;
@@ -32,31 +32,25 @@ export class SftStepper {
   readonly opt: AdamW;
   state: AdamWState<Params>;
   readonly nll: NllGradients;
-  private addFn: ((a: np.Array[], b: np.Array[]) => np.Array[]) & { dispose(): void };
+  private gradSum = new GradSum<Params>();
 
   constructor(public params: Params, readonly config: ModelConfig, optim: Partial<AdamWConfig>) {
     this.opt = adamw(optim);
     this.state = initAdamW(params);
     this.nll = new NllGradients(config);
-    this.addFn = jit((a: np.Array[], b: np.Array[]) => a.map((x, i) => x.add(b[i]))) as never;
   }
 
   /** Consumes the micro-batches; updates params and optimizer state. `tokens`: scored tokens of the step. */
   async step(micros: MicroBatch[], tokens: number, lr: number): Promise<SftStepResult> {
     if (micros.length === 0) throw new RangeError("a step needs at least one micro-batch");
     const scale = 1 / Math.max(1, tokens);
-    let acc: np.Array[] | null = null;
-    let def: unknown;
     let loss = 0;
     for (const m of micros) {
       const [l, grads] = await this.gradients(m, scale);
       loss += l;
-      const [leaves, d] = tree.flatten(grads as never) as [np.Array[], unknown];
-      def = d;
-      acc = acc === null ? leaves : this.addFn(acc, leaves);
+      this.gradSum.push(grads);
     }
-    const grads = tree.unflatten(def as never, acc!) as unknown as Params;
-    const r = this.opt.step(this.params, grads, this.state, lr);
+    const r = this.opt.step(this.params, this.gradSum.take(), this.state, lr);
     this.params = r.params;
     this.state = r.state;
     const gradNorm = (await r.gradNorm.data())[0];
@@ -93,7 +87,7 @@ export class SftStepper {
 
   dispose(): void {
     this.nll.dispose();
-    this.addFn.dispose();
+    this.gradSum.dispose();
     this.opt.dispose();
     tree.dispose(this.state.m);
     tree.dispose(this.state.v);

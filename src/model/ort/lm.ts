@@ -8,6 +8,7 @@ import { numpy as np } from "../jax";
 import type { ModelConfig } from "../config";
 import { namedParams, paramsFromNamed, type Params } from "../params";
 import type { ModelInputs } from "../transformer";
+import { scatterAddRows } from "../grad";
 import { buildDecodeGraph, buildLmGraph, type LmGraphKind } from "./lm-graph";
 import { createSession, type OrtModule, type OrtSession, type OrtTensor } from "./runtime";
 
@@ -113,14 +114,7 @@ export class OrtLm {
     const grads: Record<string, { data: Float32Array; shape: number[] }> = {};
     for (const [k, t] of Object.entries(r)) if (k.startsWith("grad.")) grads[k.slice(5)] = { data: t.data as Float32Array, shape: [...t.dims] };
     // The token rows' gradients, added into the (tied) embedding's in a fixed order (lm-graph.ts embedBack).
-    const rows = r.tokenGrad.data as Float32Array;
-    const emb = grads.embed.data;
-    const d = this.config.dModel;
-    for (let i = 0; i < x.tokens.length; i++) {
-      const o = x.tokens[i] * d;
-      const at = i * d;
-      for (let j = 0; j < d; j++) emb[o + j] += rows[at + j];
-    }
+    scatterAddRows(grads.embed.data, r.tokenGrad.data as Float32Array, x.tokens, this.config.dModel);
     return { logp: r.logp.data as Float32Array, grads };
   }
 
