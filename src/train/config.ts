@@ -11,6 +11,9 @@ import { DATASETS, isDatasetName } from "../data/registry";
 import { dataRoot } from "../paths";
 import { expandBenchmarks } from "../eval/benchmarks";
 import { ConfigError } from "./runs";
+import { resolvePresetConfig } from "./preset-config";
+
+export { deepMerge } from "./preset-config";
 
 export { ConfigError };
 
@@ -172,39 +175,12 @@ export function defaultPreset(): PresetName {
   return process.env.MEDVLTHINKER_SMOKE === "1" ? "smoke" : "workshop";
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}
-
-/** Deep merge of plain objects; arrays and scalars in `over` replace those in `base`. */
-export function deepMerge(base: unknown, over: unknown): unknown {
-  if (!isPlainObject(base) || !isPlainObject(over)) return over === undefined ? base : over;
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = k in base ? deepMerge(base[k], v) : v;
-  return out;
-}
-
 /**
  * Resolve and validate a config: the named preset (default "workshop") with the given fields on
  * top. Unknown keys, wrong types and out-of-range values fail with every problem named.
  */
 export function parseSftConfig(input: unknown, where = "SFT config"): SftConfig {
-  if (!isPlainObject(input)) throw new ConfigError(`${where}: expected a JSON object, got ${Array.isArray(input) ? "an array" : typeof input}`);
-  const presetName = input.preset ?? "workshop";
-  if (typeof presetName !== "string" || !(presetName in SFT_PRESETS)) {
-    throw new ConfigError(`${where}: preset: '${String(presetName)}' is not one of ${Object.keys(SFT_PRESETS).join(", ")}`);
-  }
-  const merged = deepMerge(SFT_PRESETS[presetName as PresetName], input);
-  const r = sftConfigSchema.safeParse(merged);
-  if (!r.success) {
-    const lines = r.error.issues.map((i) => {
-      const keys = (i as { keys?: string[] }).keys;
-      const path = i.path.join(".") || "(config)";
-      return keys?.length ? `  ${path}: unknown key(s) ${keys.map((k) => `'${k}'`).join(", ")}` : `  ${path}: ${i.message}`;
-    });
-    throw new ConfigError(`invalid ${where}:\n${lines.join("\n")}`);
-  }
-  return r.data;
+  return resolvePresetConfig(input, where, SFT_PRESETS, sftConfigSchema) as SftConfig;
 }
 
 /** Files the config names that must exist before training starts (data sources, init checkpoint, parquet). */

@@ -13,6 +13,7 @@ import { expandBenchmarks } from "../eval/benchmarks";
 import { dataRoot } from "../paths";
 import { KL_PENALTIES, LOSS_AGG_MODES, type KlPenalty, type LossAggMode } from "./core";
 import { ConfigError } from "./runs";
+import { resolvePresetConfig } from "./preset-config";
 
 export { ConfigError };
 
@@ -227,40 +228,13 @@ export function defaultGrpoPreset(): GrpoPresetName {
   return process.env.MEDVLTHINKER_SMOKE === "1" ? "smoke" : "workshop";
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}
-
-/** Deep merge of plain objects; arrays and scalars in `over` replace those in `base`. */
-function deepMerge(base: unknown, over: unknown): unknown {
-  if (!isPlainObject(base) || !isPlainObject(over)) return over === undefined ? base : over;
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = k in base ? deepMerge(base[k], v) : v;
-  return out;
-}
-
 /**
  * Resolve and validate: the named preset (default "workshop") with the given fields on top.
  * Unknown keys, wrong types, out-of-range values and inconsistent batch sizes fail with every
  * problem named.
  */
 export function parseGrpoConfig(input: unknown, where = "GRPO config"): GrpoConfig {
-  if (!isPlainObject(input)) throw new ConfigError(`${where}: expected a JSON object, got ${Array.isArray(input) ? "an array" : typeof input}`);
-  const presetName = input.preset ?? "workshop";
-  if (typeof presetName !== "string" || !(presetName in GRPO_PRESETS)) {
-    throw new ConfigError(`${where}: preset: '${String(presetName)}' is not one of ${Object.keys(GRPO_PRESETS).join(", ")}`);
-  }
-  const merged = deepMerge(GRPO_PRESETS[presetName as GrpoPresetName], input);
-  const r = grpoConfigSchema.safeParse(merged);
-  if (!r.success) {
-    const lines = r.error.issues.map((i) => {
-      const keys = (i as { keys?: string[] }).keys;
-      const path = i.path.join(".") || "(config)";
-      return keys?.length ? `  ${path}: unknown key(s) ${keys.map((k) => `'${k}'`).join(", ")}` : `  ${path}: ${i.message}`;
-    });
-    throw new ConfigError(`invalid ${where}:\n${lines.join("\n")}`);
-  }
-  const c = r.data;
+  const c = resolvePresetConfig(input, where, GRPO_PRESETS, grpoConfigSchema) as GrpoConfig;
   const problems: string[] = [];
   if (c.actor.miniBatchPrompts > c.rollout.promptsPerStep) problems.push(`actor.miniBatchPrompts (${c.actor.miniBatchPrompts}) exceeds rollout.promptsPerStep (${c.rollout.promptsPerStep})`);
   else if (c.rollout.promptsPerStep % c.actor.miniBatchPrompts !== 0) problems.push(`rollout.promptsPerStep (${c.rollout.promptsPerStep}) is not a multiple of actor.miniBatchPrompts (${c.actor.miniBatchPrompts})`);

@@ -1,0 +1,40 @@
+/**
+ * Typed experiment configs resolved from a named preset plus the user's fields (SFT, GRPO): deep
+ * merge, then zod validation with every problem named by its path.
+ */
+import type { z } from "zod";
+import { ConfigError } from "./runs";
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+/** Deep merge of plain objects; arrays and scalars in `over` replace those in `base`. */
+export function deepMerge(base: unknown, over: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(over)) return over === undefined ? base : over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = k in base ? deepMerge(base[k], v) : v;
+  return out;
+}
+
+/**
+ * The preset `input.preset` (default "workshop") with `input`'s fields on top, validated by
+ * `schema`. Unknown keys, wrong types and out-of-range values fail with one line per problem.
+ */
+export function resolvePresetConfig<T>(input: unknown, where: string, presets: Record<string, unknown>, schema: z.ZodType<T>): T {
+  if (!isPlainObject(input)) throw new ConfigError(`${where}: expected a JSON object, got ${Array.isArray(input) ? "an array" : typeof input}`);
+  const presetName = input.preset ?? "workshop";
+  if (typeof presetName !== "string" || !(presetName in presets)) {
+    throw new ConfigError(`${where}: preset: '${String(presetName)}' is not one of ${Object.keys(presets).join(", ")}`);
+  }
+  const r = schema.safeParse(deepMerge(presets[presetName], input));
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => {
+      const keys = (i as { keys?: string[] }).keys;
+      const path = i.path.join(".") || "(config)";
+      return keys?.length ? `  ${path}: unknown key(s) ${keys.map((k) => `'${k}'`).join(", ")}` : `  ${path}: ${i.message}`;
+    });
+    throw new ConfigError(`invalid ${where}:\n${lines.join("\n")}`);
+  }
+  return r.data;
+}
