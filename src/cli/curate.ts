@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { defined, int, list, num } from "./args";
 import { ConfigError, type CurateConfigInput } from "../curate/config";
 import { curate } from "../curate/curate";
 import { formatHistogram } from "../curate/histogram";
@@ -48,29 +49,6 @@ options (defaults: the published recipe):
   --no-responses        do not keep sample texts in results.jsonl (advised at m23k scale)
   --config FILE         a JSON curate config (or a run folder's config.json); flags override it
   --no-progress         no progress bar`;
-
-function int(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (!Number.isInteger(x)) throw new ConfigError(`--${name}: expected an integer, got '${v}'`);
-  return x;
-}
-
-function num(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (!Number.isFinite(x)) throw new ConfigError(`--${name}: expected a number, got '${v}'`);
-  return x;
-}
-
-function defined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-function list(values: string[] | undefined): string[] | undefined {
-  if (!values || values.length === 0) return undefined;
-  return values.flatMap((v) => v.split(",")).map((s) => s.trim()).filter(Boolean);
-}
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { defined, int, num } from "./args";
 import { compareRuns } from "../eval/compare";
 import { BENCHMARKS, expandBenchmarks } from "../eval/benchmarks";
 import { ConfigError, type EvalConfigInput } from "../eval/config";
@@ -44,25 +45,6 @@ options (defaults: the published protocol):
   --paper-model TEXT    the paper row to show beside ours, e.g. "MedVLThinker-7B RL(m23k)"
   --config FILE         a JSON eval config; flags override its fields
   --no-progress         no progress bar`;
-
-function int(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (!Number.isInteger(x)) throw new ConfigError(`--${name}: expected an integer, got '${v}'`);
-  return x;
-}
-
-function num(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (!Number.isFinite(x)) throw new ConfigError(`--${name}: expected a number, got '${v}'`);
-  return x;
-}
-
-/** Drop undefined fields so that config-file values survive. */
-function defined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
 
 async function runCompare(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { flips: { type: "boolean" }, help: { type: "boolean", short: "h" } } });
