@@ -12,12 +12,12 @@
  * Seeds: a request for samples s0 .. s0+m-1 of an item carries seed + s0, so a resumed partial
  * item asks a seeded server for new samples rather than the first m again.
  */
-import { setMaxListeners } from "node:events";
 import { join } from "node:path";
 import type { Item } from "../data/item";
 import { itemHash } from "../eval/harness";
+import { runSamplingPool } from "../eval/pool";
 import { CONFIG_FILE, readResults, recordKey, RESULTS_FILE, ResultWriter, writeFileAtomic, type ResultRecord } from "../eval/store";
-import type { Completion, Policy, SamplingParams } from "../policy/policy";
+import type { Policy } from "../policy/policy";
 import { computeReward, type RewardOptions } from "../reward";
 import { ConfigError, curateIdentity, curateRunDir, curateRunHash, type CurateConfig } from "./config";
 
@@ -182,49 +182,19 @@ export async function estimatePassCounts(sources: PassRateSource[], policy: Poli
   if (resumed > 0) log(`resuming ${dir}: ${resumed} items complete, ${tasks.length} to sample`);
 
   // 3. Sample, grade, append.
-  const writer = new ResultWriter(file, prior.tornBytes);
-  const inner = new AbortController();
-  setMaxListeners(0, inner.signal);
-  const onOuterAbort = () => inner.abort(opts.signal!.reason);
-  if (opts.signal?.aborted) inner.abort(opts.signal.reason);
-  opts.signal?.addEventListener("abort", onOuterAbort, { once: true });
   const progress = opts.progress === false || tasks.length === 0 ? null : await makeProgress(tasks.length, `pass rate ${model} (k=${k})`);
-  const fresh: PassRecord[] = [];
-  let next = 0;
-  let sent = 0;
-  let failed = 0;
-  let fatal: unknown = null;
-  let firstFailure = "";
-
-  const worker = async () => {
-    while (!inner.signal.aborted && fatal === null) {
-      // A batch: consecutive tasks that need the same request (same count, same first sample).
-      const batch: Task[] = [];
-      while (next < tasks.length && batch.length < config.batchSize && (batch.length === 0 || sameRequest(tasks[next], batch[0]))) batch.push(tasks[next++]);
-      if (batch.length === 0) return;
-      const params: SamplingParams = { ...config.sampling, n: batch[0].missing.length, seed: config.sampling.seed + batch[0].missing[0] };
-      let completions: Completion[][];
-      try {
-        sent++;
-        completions = await policy.sample(
-          batch.map((t) => t.item),
-          params,
-          inner.signal,
-        );
-      } catch (e) {
-        if (inner.signal.aborted) return;
-        const name = (e as Error)?.name;
-        if (name === "ConfigError" || name === "DataError") {
-          fatal = e;
-          inner.abort(e);
-          return;
-        }
-        failed += batch.length;
-        if (!firstFailure) firstFailure = (e as Error)?.message ?? String(e);
-        progress?.tick(batch.length, "failed");
-        continue;
-      }
+  const { fresh, sent, failed, firstFailure } = await runSamplingPool<Task, PassRecord>({
+    tasks,
+    policy,
+    concurrency: config.concurrency,
+    batchSize: config.batchSize,
+    // A batch: consecutive tasks that need the same request (same count, same first sample).
+    sameRequest,
+    params: (t) => ({ ...config.sampling, n: t.missing.length, seed: config.sampling.seed + t.missing[0] }),
+    item: (t) => t.item,
+    records: (batch, completions) => {
       const lines: PassRecord[] = [];
+      let incomplete = 0;
       batch.forEach((t, j) => {
         const samples = completions[j] ?? [];
         t.missing.forEach((sample, m) => {
@@ -248,22 +218,14 @@ export async function estimatePassCounts(sources: PassRateSource[], policy: Poli
             reward: g.reward,
           });
         });
-        if (samples.length < t.missing.length) failed++;
+        if (samples.length < t.missing.length) incomplete++;
       });
-      writer.append(lines);
-      for (const r of lines) fresh.push(r);
-      progress?.tick(batch.length);
-    }
-  };
-
-  try {
-    await Promise.all(Array.from({ length: Math.min(config.concurrency, Math.max(1, tasks.length)) }, worker));
-  } finally {
-    writer.close();
-    progress?.done();
-    opts.signal?.removeEventListener("abort", onOuterAbort);
-  }
-  if (fatal) throw fatal;
+      return { records: lines, incomplete };
+    },
+    writer: new ResultWriter(file, prior.tornBytes),
+    progress,
+    signal: opts.signal,
+  });
   if (opts.signal?.aborted) {
     const e = new Error(`pass-rate sampling aborted; ${fresh.length} new samples are saved in ${file}; rerun to resume`);
     e.name = "AbortError";

@@ -7,14 +7,14 @@
  * another folder (see config.ts).
  */
 import { createHash } from "node:crypto";
-import { setMaxListeners } from "node:events";
 import { join } from "node:path";
 import type { Item } from "../data/item";
 import { gradeResponse } from "../grade";
-import type { Completion, Policy } from "../policy/policy";
+import type { Policy } from "../policy/policy";
 import { createProgress } from "../viz/progress";
 import { loadBenchmarks, type LoadedBenchmark } from "./benchmarks";
 import { ConfigError, parseEvalConfig, runDir, runHash, runIdentity, type EvalConfig, type EvalConfigInput } from "./config";
+import { runSamplingPool } from "./pool";
 import { CONFIG_FILE, readResults, recordKey, RESULTS_FILE, ResultWriter, writeFileAtomic, type ResultRecord } from "./store";
 
 export interface RunEvalOptions {
@@ -135,49 +135,19 @@ export async function runEval(configInput: EvalConfigInput | EvalConfig, policy:
   if (resumed > 0) log(`resuming ${dir}: ${resumed} (item, run) pairs done, ${tasks.length} to send`);
 
   // 4. Send, grade, append.
-  const writer = new ResultWriter(file, prior.tornBytes);
-  const inner = new AbortController();
-  setMaxListeners(0, inner.signal); // one listener per request in flight
-  const onOuterAbort = () => inner.abort(opts.signal!.reason);
-  if (opts.signal?.aborted) inner.abort(opts.signal.reason);
-  opts.signal?.addEventListener("abort", onOuterAbort, { once: true });
-  const progress = opts.progress === false || tasks.length === 0 ? null : createProgress({ total: tasks.length, label: `eval ${config.model}` });
-  const fresh: ResultRecord[] = [];
-  let next = 0;
-  let sent = 0;
-  let failed = 0;
-  let fatal: unknown = null;
-  let firstFailure = "";
-
-  const worker = async () => {
-    while (!inner.signal.aborted && fatal === null) {
-      // A batch: up to batchSize consecutive tasks of the same run.
-      const batch: Task[] = [];
-      while (next < tasks.length && batch.length < config.batchSize && (batch.length === 0 || tasks[next].run === batch[0].run)) batch.push(tasks[next++]);
-      if (batch.length === 0) return;
-      const { seedPerRun, ...sampling } = config.sampling;
-      const params = { ...sampling, seed: seedPerRun ? sampling.seed + batch[0].run : sampling.seed };
-      let completions: Completion[][];
-      try {
-        sent++;
-        completions = await policy.sample(
-          batch.map((t) => t.item),
-          params,
-          inner.signal,
-        );
-      } catch (e) {
-        if (inner.signal.aborted) return;
-        if ((e as Error)?.name === "ConfigError" || (e as Error)?.name === "DataError") {
-          fatal = e;
-          inner.abort(e);
-          return;
-        }
-        failed += batch.length;
-        if (!firstFailure) firstFailure = (e as Error)?.message ?? String(e);
-        progress?.tick(batch.length, "failed");
-        continue;
-      }
+  const { seedPerRun, ...sampling } = config.sampling;
+  const { fresh, sent, failed, firstFailure } = await runSamplingPool<Task, ResultRecord>({
+    tasks,
+    policy,
+    concurrency: config.concurrency,
+    batchSize: config.batchSize,
+    // A batch: up to batchSize consecutive tasks of the same run.
+    sameRequest: (t, first) => t.run === first.run,
+    params: (t) => ({ ...sampling, seed: seedPerRun ? sampling.seed + t.run : sampling.seed }),
+    item: (t) => t.item,
+    records: (batch, completions) => {
       const lines: ResultRecord[] = [];
+      let incomplete = 0;
       batch.forEach((t, j) => {
         const samples = completions[j] ?? [];
         for (let s = 0; s < n; s++) {
@@ -202,22 +172,14 @@ export async function runEval(configInput: EvalConfigInput | EvalConfig, policy:
           if (config.sampling.logprobs && c.logprobs) rec.logprobs = c.logprobs;
           lines.push(rec);
         }
-        if (samples.length < n) failed++;
+        if (samples.length < n) incomplete++;
       });
-      writer.append(lines);
-      for (const r of lines) fresh.push(r);
-      progress?.tick(batch.length);
-    }
-  };
-
-  try {
-    await Promise.all(Array.from({ length: Math.min(config.concurrency, Math.max(1, tasks.length)) }, worker));
-  } finally {
-    writer.close();
-    progress?.done();
-    opts.signal?.removeEventListener("abort", onOuterAbort);
-  }
-  if (fatal) throw fatal;
+      return { records: lines, incomplete };
+    },
+    writer: new ResultWriter(file, prior.tornBytes),
+    progress: opts.progress === false || tasks.length === 0 ? null : createProgress({ total: tasks.length, label: `eval ${config.model}` }),
+    signal: opts.signal,
+  });
   if (opts.signal?.aborted) {
     const e = new Error(`evaluation aborted; ${fresh.length} new records are saved in ${file}; rerun to resume`);
     e.name = "AbortError";
