@@ -32,6 +32,7 @@ test("onnxruntime sampling gives jax-js's tokens and log-probs (greedy and seede
     assert.deepEqual(a.map((g) => g.finishReason), b.map((g) => g.finishReason));
     a.forEach((g, r) => g.logprobs.forEach((lp, i) => assert.ok(Math.abs(lp - b[r].logprobs[i]) < 1e-3, `row ${r} token ${i}: ${lp} vs ${b[r].logprobs[i]}`)));
   }
+  for (const engine of ["ort", "jax"] as const) assert.deepEqual(await s.generate(params, [], { ...opts, engine }), [], `no prompts (${engine})`);
   s.dispose();
   tree.dispose(params);
 });

@@ -100,6 +100,7 @@ export class Sampler {
    * `params`. Prompts longer than maxSeq - 1 throw: truncate them first (chat.ts does).
    */
   async generate(params: Params, prompts: Sequence[], o: GenerateOptions): Promise<Generation[]> {
+    if (prompts.length === 0) return [];
     if (o.engine !== "jax" && o.jit !== false) {
       if (!this.ort) this.ort = chooseOrt().then((m) => (m ? new OrtLm(m, this.config) : null));
       const lm = await this.ort;
