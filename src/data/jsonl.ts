@@ -6,19 +6,10 @@
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { Item } from "./item";
 import { rowToItem } from "./interchange";
-import { Collector, parseJsonl, readText } from "./source";
+import { collectJsonl, Collector } from "./source";
 
 export function readItemsJsonl(file: string, opts: { skipBad?: boolean } = {}): Collector {
-  const c = new Collector(file, !!opts.skipBad);
-  for (const ln of parseJsonl(file, readText(file))) {
-    if (ln.error) {
-      c.fail(ln.error);
-      continue;
-    }
-    const record = `line ${ln.line}`;
-    c.add(record, () => rowToItem(ln.value as Record<string, unknown>, file, record));
-  }
-  return c;
+  return collectJsonl(new Collector(file, !!opts.skipBad), file, (value, record) => rowToItem(value as Record<string, unknown>, file, record));
 }
 
 export function itemToJson(it: Item, embedImages = false): Record<string, unknown> {

@@ -5,7 +5,7 @@
  */
 import { DataError, letters } from "./item";
 import { buildMcq, stripAnswerChoices } from "./mcq";
-import { asRecord, Collector, parseJsonl, readText, str } from "./source";
+import { asRecord, collectJsonl, Collector, str } from "./source";
 
 const TAIL = "\nAnswer Choices:";
 
@@ -40,41 +40,30 @@ export function parseAnswerChoices(question: string, file = "(text)", record: st
 }
 
 export function loadMedMcqaJsonl(file: string, opts: { split: string; skipBad?: boolean; datasetName?: string }): Collector {
-  const c = new Collector(file, !!opts.skipBad);
-  let index = 0;
-  for (const ln of parseJsonl(file, readText(file))) {
-    const position = index++;
-    if (ln.error) {
-      c.fail(ln.error);
-      continue;
-    }
-    const record = `line ${ln.line}`;
-    c.add(record, () => {
-      const r = asRecord(ln.value, file, record);
-      const q = str(r, "question", file, record);
-      const label = r.label;
-      const labelText = Array.isArray(label) ? label : [label];
-      if (labelText.length !== 1 || typeof labelText[0] !== "string") throw new DataError(file, record, "label", `expected one letter, got ${JSON.stringify(label)}`);
-      const options = parseAnswerChoices(q, file, record);
-      return buildMcq(
-        {
-          question: stripAnswerChoices(q),
-          options,
-          answerLabel: labelText[0],
-          datasetName: opts.datasetName ?? "medmcqa",
-          datasetIndex: position,
-          misc: {
-            split: opts.split,
-            source_id: r.id ?? null,
-            subject_name: r.subject_name ?? null,
-            topic_name: r.topic_name ?? null,
-            label_rationale: r.label_rationale ?? null,
-          },
+  return collectJsonl(new Collector(file, !!opts.skipBad), file, (value, record, position) => {
+    const r = asRecord(value, file, record);
+    const q = str(r, "question", file, record);
+    const label = r.label;
+    const labelText = Array.isArray(label) ? label : [label];
+    if (labelText.length !== 1 || typeof labelText[0] !== "string") throw new DataError(file, record, "label", `expected one letter, got ${JSON.stringify(label)}`);
+    const options = parseAnswerChoices(q, file, record);
+    return buildMcq(
+      {
+        question: stripAnswerChoices(q),
+        options,
+        answerLabel: labelText[0],
+        datasetName: opts.datasetName ?? "medmcqa",
+        datasetIndex: position,
+        misc: {
+          split: opts.split,
+          source_id: r.id ?? null,
+          subject_name: r.subject_name ?? null,
+          topic_name: r.topic_name ?? null,
+          label_rationale: r.label_rationale ?? null,
         },
-        file,
-        record,
-      );
-    });
-  }
-  return c;
+      },
+      file,
+      record,
+    );
+  });
 }

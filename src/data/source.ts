@@ -130,3 +130,22 @@ export class Collector {
     this.skipped.push({ file: e.file, record: e.record, field: e.field, reason: e.detail });
   }
 }
+
+/**
+ * Every non-empty line of a JSONL file through `build` into the collector: a malformed line fails
+ * with its line number like any other bad record. `position` counts every line read (malformed
+ * ones too), so item indices do not shift when one line is broken.
+ */
+export function collectJsonl(c: Collector, file: string, build: (value: unknown, record: string, position: number) => Item | null): Collector {
+  let position = 0;
+  for (const ln of parseJsonl(file, readText(file))) {
+    const at = position++;
+    if (ln.error) {
+      c.fail(ln.error);
+      continue;
+    }
+    const record = `line ${ln.line}`;
+    c.add(record, () => build(ln.value, record, at));
+  }
+  return c;
+}
