@@ -11,7 +11,7 @@ import { DATASETS, isDatasetName } from "../data/registry";
 import { dataRoot } from "../paths";
 import { expandBenchmarks } from "../eval/benchmarks";
 import { ConfigError } from "./runs";
-import { resolvePresetConfig } from "./preset-config";
+import { ALL_LOCAL_EVALS, resolvePresetConfig, type DeepPartial } from "./preset-config";
 
 export { deepMerge } from "./preset-config";
 
@@ -107,11 +107,7 @@ export const sftConfigSchema = z
 
 export type SftConfig = z.infer<typeof sftConfigSchema>;
 export type PresetName = SftConfig["preset"];
-type DeepPartial<T> = T extends unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
 export type SftConfigInput = DeepPartial<SftConfig>;
-
-/** Every benchmark with a local copy: none of their items may be trained on. */
-const ALL_LOCAL_EVALS = ["medqa", "medmcqa", "mmlu-med", "medxpertqa-text", "pubmedqa", "vqa-rad", "slake", "medxpertqa-mm"];
 
 /** The paper's SFT (recipe.md, TRL 0.15.2): lr 1e-5, cosine, warm-up 5%, global batch 16, wd 1e-4, betas (0.9, 0.95), 5 epochs, epoch 3 reported. */
 const PUBLISHED: SftConfig = {

@@ -13,7 +13,7 @@ import { expandBenchmarks } from "../eval/benchmarks";
 import { dataRoot } from "../paths";
 import { KL_PENALTIES, LOSS_AGG_MODES, type KlPenalty, type LossAggMode } from "./core";
 import { ConfigError } from "./runs";
-import { resolvePresetConfig } from "./preset-config";
+import { ALL_LOCAL_EVALS, resolvePresetConfig, type DeepPartial } from "./preset-config";
 
 export { ConfigError };
 
@@ -153,10 +153,7 @@ export const grpoConfigSchema = z
 
 export type GrpoConfig = z.infer<typeof grpoConfigSchema>;
 export type GrpoPresetName = GrpoConfig["preset"];
-type DeepPartial<T> = T extends unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
 export type GrpoConfigInput = DeepPartial<GrpoConfig>;
-
-const ALL_LOCAL_EVALS = ["medqa", "medmcqa", "mmlu-med", "medxpertqa-text", "pubmedqa", "vqa-rad", "slake", "medxpertqa-mm"];
 
 /** recipe.md "GRPO": verl main_ppo with adv_estimator=grpo, as MedVLThinker ran it. */
 const PUBLISHED: GrpoConfig = {

@@ -5,6 +5,12 @@
 import type { z } from "zod";
 import { ConfigError } from "./runs";
 
+/** A config's fields, all optional at every depth (arrays replace, as deepMerge does). */
+export type DeepPartial<T> = T extends unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+
+/** Every benchmark with a local copy: by default none of their items may be trained on. */
+export const ALL_LOCAL_EVALS = ["medqa", "medmcqa", "mmlu-med", "medxpertqa-text", "pubmedqa", "vqa-rad", "slake", "medxpertqa-mm"];
+
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v);
 }
