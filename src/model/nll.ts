@@ -13,8 +13,7 @@ import type { ModelConfig } from "./config";
 import type { Params } from "./params";
 import { makeValueAndGrad, type ValueAndGrad } from "./grad";
 import { tokenLogprobs, type ModelInputs } from "./transformer";
-import { chooseOrt, type EngineName } from "./ort/runtime";
-import { OrtLm, readInputs } from "./ort/lm";
+import { LazyOrtLm, readInputs, readTargets } from "./ort/lm";
 
 /** -scale * sum(mask * logp): the scaled summed NLL (jax-js). */
 export function scaledNll(p: Params, inp: ModelInputs, targets: np.Array, mask: np.Array, scale: np.Array, c: ModelConfig): np.Array {
@@ -25,20 +24,12 @@ export function scaledNll(p: Params, inp: ModelInputs, targets: np.Array, mask: 
 type JaxLoss = ((p: Params, inp: ModelInputs, targets: np.Array, mask: np.Array, scale: np.Array) => np.Array) & { dispose(): void };
 
 export class NllGradients {
-  private ort: Promise<OrtLm | null> | null = null;
+  private readonly ort: LazyOrtLm;
   private vg: ValueAndGrad<[np.Array, np.Array, np.Array]> | null = null;
   private lossFn: JaxLoss | null = null;
 
-  constructor(readonly config: ModelConfig) {}
-
-  private ortLm(): Promise<OrtLm | null> {
-    if (!this.ort) this.ort = chooseOrt().then((o) => (o ? new OrtLm(o, this.config) : null));
-    return this.ort;
-  }
-
-  /** "ort" or "jax": the engine the gradients come from. */
-  async engine(): Promise<EngineName> {
-    return (await this.ortLm()) ? "ort" : "jax";
+  constructor(readonly config: ModelConfig) {
+    this.ort = new LazyOrtLm(config);
   }
 
   /**
@@ -46,7 +37,7 @@ export class NllGradients {
    * The caller owns the returned tree.
    */
   async valueAndGrad(params: Params, inp: ModelInputs, targets: np.Array, mask: np.Array, scale: number): Promise<[number, Params]> {
-    const lm = await this.ortLm();
+    const lm = await this.ort.get();
     if (!lm) {
       if (!this.vg) this.vg = makeValueAndGrad((p: Params, i: ModelInputs, tg: np.Array, m: np.Array, s: np.Array) => scaledNll(p, i, tg, m, s, this.config));
       const [v, g] = await this.vg(params, inp, targets, mask, np.array([scale]));
@@ -54,7 +45,7 @@ export class NllGradients {
     }
     const pf = await lm.paramFeeds(params);
     const x = await readInputs(inp);
-    const tg = new Int32Array((await targets.data()) as Int32Array);
+    const tg = await readTargets(targets);
     const m = (await mask.data()) as Float32Array;
     const w = new Float32Array(m.length);
     for (let i = 0; i < m.length; i++) w[i] = -m[i] * scale;
@@ -66,14 +57,14 @@ export class NllGradients {
 
   /** Summed target NLL (sum over mask of -logp) at `params` (not consumed); consumes the rest. */
   async nllSum(params: Params, inp: ModelInputs, targets: np.Array, mask: np.Array): Promise<number> {
-    const lm = await this.ortLm();
+    const lm = await this.ort.get();
     if (!lm) {
       if (!this.lossFn) this.lossFn = jit((p: Params, i: ModelInputs, tg: np.Array, m: np.Array, s: np.Array) => scaledNll(p, i, tg, m, s, this.config)) as never;
       return (await this.lossFn!(tree.ref(params), inp, targets, mask, np.array([1])).data())[0];
     }
     const pf = await lm.paramFeeds(params);
     const x = await readInputs(inp);
-    const tg = new Int32Array((await targets.data()) as Int32Array);
+    const tg = await readTargets(targets);
     const m = (await mask.data()) as Float32Array;
     const lp = await lm.logprobs(pf, x, tg);
     let s = 0;
@@ -86,8 +77,6 @@ export class NllGradients {
     this.lossFn?.dispose();
     this.vg = null;
     this.lossFn = null;
-    const o = this.ort;
-    this.ort = null;
-    if (o) void o.then((lm) => lm?.dispose());
+    this.ort.dispose();
   }
 }

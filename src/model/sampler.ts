@@ -11,10 +11,9 @@ import type { Params } from "./params";
 import { buildBatch, type Sequence } from "./batch";
 import { WINDOW, decodeStep, rotaryMatrix, decodeWeights, flushWindow, prefill, type DecodeWeights, type KVCache, type StepInputs } from "./decode";
 import { ropeTables } from "./transformer";
-import { makeRng } from "./params";
-import { chooseNext } from "./sampling";
-import { chooseOrt, type EngineName } from "./ort/runtime";
-import { OrtLm } from "./ort/lm";
+import { chooseNext, planGeneration, type GenerationPlan } from "./sampling";
+import type { EngineName } from "./ort/runtime";
+import { LazyOrtLm } from "./ort/lm";
 import { ortGenerate } from "./ort/sampler";
 
 export interface GenerateOptions {
@@ -84,9 +83,11 @@ function compile(c: ModelConfig, S: number, useJit: boolean): Compiled {
 
 export class Sampler {
   private compiled = new Map<string, Compiled>();
-  private ort: Promise<OrtLm | null> | null = null;
+  private readonly ort: LazyOrtLm;
 
-  constructor(readonly config: ModelConfig) {}
+  constructor(readonly config: ModelConfig) {
+    this.ort = new LazyOrtLm(config);
+  }
 
   private get(useJit: boolean): Compiled {
     const key = String(useJit);
@@ -101,30 +102,19 @@ export class Sampler {
    */
   async generate(params: Params, prompts: Sequence[], o: GenerateOptions): Promise<Generation[]> {
     if (prompts.length === 0) return [];
-    if (o.engine !== "jax" && o.jit !== false) {
-      if (!this.ort) this.ort = chooseOrt().then((m) => (m ? new OrtLm(m, this.config) : null));
-      const lm = await this.ort;
-      if (lm) return ortGenerate(lm, params, prompts, o);
-    }
     const c = this.config;
+    const plan = planGeneration(c, prompts, o);
+    if (o.engine !== "jax" && o.jit !== false) {
+      const lm = await this.ort.get();
+      if (lm) return ortGenerate(lm, params, plan, o);
+    }
+    const { P, maxNew, keyMask } = plan;
     const S = c.maxSeq;
     const B = prompts.length;
-    const longest = Math.max(...prompts.map((p) => p.ids.length));
-    if (longest >= S) throw new RangeError(`prompt of ${longest} tokens does not fit the context of ${S}`);
-    const P = Math.min(S - 1, Math.ceil(longest / 16) * 16);
-    const maxNew = Math.min(o.maxNewTokens, S - P);
     const fn = this.get(o.jit ?? true);
-    const rng = makeRng(o.seed ?? 0);
-    const banned = new Set(o.bannedIds ?? []);
-    const stop = new Set(o.stopIds);
     const H = c.nHeads;
     const half = c.dModel / H / 2;
-
-    const keyMask = new Float32Array(B * S);
-    prompts.forEach((p, b) => {
-      for (let t = P - Math.min(p.ids.length, P); t < P; t++) keyMask[b * S + t] = 1;
-    });
-    let { logits, cache: past } = await this.prefillRows(fn, params, prompts, P, o);
+    let { logits, cache: past } = await this.prefillRows(fn, params, plan, o);
     const W = WINDOW;
     const hd = 2 * half;
     const zeros = () => Array.from({ length: c.nLayers }, () => np.zeros([B, H, W, hd]));
@@ -132,14 +122,12 @@ export class Sampler {
     const weights = maxNew > 1 ? fn.weights(tree.ref(params)) : null;
     let base = P; // position held by window slot 0
     const winMask = new Float32Array(B * W);
-    const out: Generation[] = prompts.map(() => ({ ids: [], logprobs: [], finishReason: "length" as const }));
-    const done = new Array<boolean>(B).fill(false);
     const V = c.vocabSize;
     if (maxNew <= 0) logits.dispose(); // otherwise each .data() below consumes it
     for (let i = 0; i < maxNew; i++) {
-      const next = chooseNext((await logits.data()) as Float32Array, V, out, done, o, rng.uniform, banned, stop);
+      const next = chooseNext((await logits.data()) as Float32Array, V, plan, o);
       const pos = P + i;
-      if (done.every(Boolean) || i === maxNew - 1 || pos >= S) break;
+      if (plan.done.every(Boolean) || i === maxNew - 1 || pos >= S) break;
       if (pos - base === W) {
         // Window full: move it into the past cache, start an empty one.
         const place = new Float32Array(S * W);
@@ -167,7 +155,7 @@ export class Sampler {
     tree.dispose(past);
     tree.dispose(win);
     if (weights) tree.dispose(weights);
-    return out;
+    return plan.out;
   }
 
   /**
@@ -179,14 +167,9 @@ export class Sampler {
    * shared by every batch size. Repeated prompts
    * (GRPO groups, padded batches: the same `ids` array) are computed once.
    */
-  private async prefillRows(fn: Compiled, params: Params, prompts: Sequence[], P: number, o: GenerateOptions): Promise<{ logits: np.Array; cache: KVCache }> {
+  private async prefillRows(fn: Compiled, params: Params, plan: GenerationPlan, o: GenerateOptions): Promise<{ logits: np.Array; cache: KVCache }> {
     const c = this.config;
-    const uniq: Sequence[] = [];
-    const which = prompts.map((p) => {
-      let j = uniq.findIndex((u) => u.ids === p.ids && u.images === p.images);
-      if (j < 0) j = uniq.push(p) - 1;
-      return j;
-    });
+    const { P, uniq, which } = plan;
     const rows: { logits: np.Array; cache: KVCache }[] = [];
     for (const p of uniq) {
       const b = buildBatch([p], c, { pad: "left", length: P, imageTokenId: o.imageTokenId, padId: o.padId });
@@ -210,8 +193,6 @@ export class Sampler {
   dispose(): void {
     for (const c of this.compiled.values()) c.dispose();
     this.compiled.clear();
-    const o = this.ort;
-    this.ort = null;
-    if (o) void o.then((lm) => lm?.dispose());
+    this.ort.dispose();
   }
 }

@@ -4,6 +4,9 @@
  * the model (temperature 1, before truncation), which is what scoring the same text gives, so
  * GRPO's old and new log-probs are comparable.
  */
+import type { Sequence } from "./batch";
+import type { ModelConfig } from "./config";
+import { makeRng } from "./params";
 import type { GenerateOptions, Generation } from "./sampler";
 
 export interface Choice {
@@ -65,22 +68,71 @@ export function chooseToken(logits: Float32Array, off: number, V: number, temper
   return { token, logprob: base[token] };
 }
 
+/** What both engines' samplers derive alike from the prompts and the options. */
+export interface GenerationPlan {
+  /** Prompt bucket: prompts are left-padded to P positions (a multiple of 16, below maxSeq). */
+  P: number;
+  /** New tokens at most: the option, bounded by the context left after P. */
+  maxNew: number;
+  /** [B, maxSeq]: 1 at each row's prompt positions, the keys decoding attends to. */
+  keyMask: Float32Array;
+  /** Distinct prompts (the same ids and images arrays, as GRPO groups repeat them) and each row's index among them. */
+  uniq: Sequence[];
+  which: number[];
+  out: Generation[];
+  done: boolean[];
+  uniform: () => number;
+  banned: Set<number>;
+  stop: Set<number>;
+}
+
+/** Prompts longer than maxSeq - 1 throw (chat.ts truncates them first). */
+export function planGeneration(c: ModelConfig, prompts: Sequence[], o: GenerateOptions): GenerationPlan {
+  const S = c.maxSeq;
+  const longest = Math.max(...prompts.map((p) => p.ids.length));
+  if (longest >= S) throw new RangeError(`prompt of ${longest} tokens does not fit the context of ${S}`);
+  const P = Math.min(S - 1, Math.ceil(longest / 16) * 16);
+  const keyMask = new Float32Array(prompts.length * S);
+  prompts.forEach((p, b) => {
+    for (let t = P - Math.min(p.ids.length, P); t < P; t++) keyMask[b * S + t] = 1;
+  });
+  const uniq: Sequence[] = [];
+  const which = prompts.map((p) => {
+    let j = uniq.findIndex((u) => u.ids === p.ids && u.images === p.images);
+    if (j < 0) j = uniq.push(p) - 1;
+    return j;
+  });
+  return {
+    P,
+    maxNew: Math.min(o.maxNewTokens, S - P),
+    keyMask,
+    uniq,
+    which,
+    out: prompts.map(() => ({ ids: [], logprobs: [], finishReason: "length" as const })),
+    done: new Array<boolean>(prompts.length).fill(false),
+    uniform: makeRng(o.seed ?? 0).uniform,
+    banned: new Set(o.bannedIds ?? []),
+    stop: new Set(o.stopIds),
+  };
+}
+
 /**
  * One step's token for every row still going (padId for finished rows), appended with its log-prob
- * to `out`; rows that drew a stop id are marked done. Shared by both engines' samplers.
+ * to the plan's `out`; rows that drew a stop id are marked done. Shared by both engines' samplers.
  */
-export function chooseNext(logits: Float32Array, V: number, out: Generation[], done: boolean[], o: GenerateOptions, uniform: () => number, banned: Set<number>, stop: Set<number>): Int32Array {
+export function chooseNext(logits: Float32Array, V: number, plan: GenerationPlan, o: GenerateOptions): Int32Array {
+  const { out, done } = plan;
   const next = new Int32Array(out.length);
   for (let b = 0; b < out.length; b++) {
     if (done[b]) {
       next[b] = o.padId;
       continue;
     }
-    const ch = chooseToken(logits, b * V, V, o.temperature, o.topP ?? 1, uniform, banned);
+    const ch = chooseToken(logits, b * V, V, o.temperature, o.topP ?? 1, plan.uniform, plan.banned);
     next[b] = ch.token;
     out[b].ids.push(ch.token);
     out[b].logprobs.push(ch.logprob);
-    if (stop.has(ch.token)) {
+    if (plan.stop.has(ch.token)) {
       done[b] = true;
       out[b].finishReason = "stop";
     }

@@ -21,9 +21,8 @@ import type { Tensor } from "../model/safetensors";
 import type { TextTokenizer } from "../model/tokenizer";
 import { forward, tokenLogprobs, type ModelInputs } from "../model/transformer";
 import { computeActorLoss, maskedMean, type ActorLossOptions } from "./core";
-import { chooseOrt } from "../model/ort/runtime";
 import { scatterAddRows } from "../model/grad";
-import { OrtLm, readInputs, type ParamFeeds } from "../model/ort/lm";
+import { LazyOrtLm, readInputs, readTargets, type OrtLm, type ParamFeeds } from "../model/ort/lm";
 import { GradSum, adamw, initAdamW, stateToNamed, type AdamW, type AdamWConfig, type AdamWState, type Tree } from "./optim";
 
 /** One training row: a prompt and one sampled response with its advantage. */
@@ -162,7 +161,7 @@ export class GrpoActor {
   private vg: EmbedValueAndGrad<Aux>;
   private lpFn: ((p: Params, inp: ModelInputs, targets: np.Array) => np.Array) & { dispose(): void };
   private gradSum = new GradSum<Params>();
-  private ort: Promise<OrtLm | null> | null = null;
+  private readonly ort: LazyOrtLm;
   private logpVg: (AnyFn & { dispose(): void }) | null = null;
 
   /**
@@ -182,6 +181,7 @@ export class GrpoActor {
     this.state = initAdamW(params);
     this.vg = makeEmbedValueAndGrad(grpoMicroLoss(config, loss));
     this.lpFn = jit((p: Params, inp: ModelInputs, targets: np.Array) => tokenLogprobs(p, inp, targets, config)) as never;
+    this.ort = new LazyOrtLm(config);
   }
 
   /** The engine inputs of a micro-batch (padded with empty rows to microRows) and its mask. */
@@ -198,17 +198,11 @@ export class GrpoActor {
     return { inputs: b.inputs, targets: b.targets, mask };
   }
 
-  /** onnxruntime when chosen (ort/runtime.ts), else null (jax-js). */
-  private ortLm(): Promise<OrtLm | null> {
-    if (!this.ort) this.ort = chooseOrt().then((m) => (m ? new OrtLm(m, this.config) : null));
-    return this.ort;
-  }
-
   /** Per-position log-probs [microRows * T] of the rows' next tokens under `params` (not consumed). */
   async logprobs(params: Params, rows: GrpoRow[], length: number): Promise<Float32Array> {
     const b = this.batch(rows, length);
-    const lm = await this.ortLm();
-    if (lm) return lm.logprobs(await lm.paramFeeds(params), await readInputs(b.inputs), new Int32Array((await b.targets.data()) as Int32Array));
+    const lm = await this.ort.get();
+    if (lm) return lm.logprobs(await lm.paramFeeds(params), await readInputs(b.inputs), await readTargets(b.targets));
     return new Float32Array((await this.lpFn(tree.ref(params), b.inputs, b.targets).data()) as Float32Array);
   }
 
@@ -217,7 +211,7 @@ export class GrpoActor {
     if (!this.logpVg) this.logpVg = jit(valueAndGrad(grpoLossOnLogp(this.loss) as AnyFn, { argnums: 0, hasAux: true } as never) as unknown as AnyFn) as unknown as AnyFn & { dispose(): void };
     const [R, T] = b.targets.shape;
     const x = await readInputs(b.inputs);
-    const tg = new Int32Array((await b.targets.data()) as Int32Array);
+    const tg = await readTargets(b.targets);
     const f = await lm.logprobsEntropy(pf, x, tg);
     const [[value, aux], gLogp] = this.logpVg(np.array(f.logp).reshape([R, T]), np.array(f.entropy).reshape([R, T]), ...rest) as [[np.Array, Aux], np.Array];
     const w = new Float32Array((await gLogp.data()) as Float32Array);
@@ -242,7 +236,7 @@ export class GrpoActor {
    */
   async updateMiniBatch(rows: GrpoRow[], micros: MicroPlan[], old: Float32Array[], refLp: (Float32Array | null)[], lr: number): Promise<Omit<UpdateMetrics, "updates">> {
     const scale = 1 / micros.length;
-    const lm = this.loss.entropyCoeff === 0 ? await this.ortLm() : null;
+    const lm = this.loss.entropyCoeff === 0 ? await this.ort.get() : null;
     const pf = lm ? await lm.paramFeeds(this.params) : null;
     const auxes: Aux[] = [];
     for (let i = 0; i < micros.length; i++) {
@@ -303,9 +297,7 @@ export class GrpoActor {
     this.vg.dispose();
     this.lpFn.dispose();
     this.logpVg?.dispose();
-    const o = this.ort;
-    this.ort = null;
-    if (o) void o.then((lm) => lm?.dispose());
+    this.ort.dispose();
     this.gradSum.dispose();
     this.opt.dispose();
     tree.dispose(this.state.m);

@@ -10,7 +10,7 @@ import { namedParams, paramsFromNamed, type Params } from "../params";
 import type { ModelInputs } from "../transformer";
 import { scatterAddRows } from "../grad";
 import { buildDecodeGraph, buildLmGraph, type LmGraphKind } from "./lm-graph";
-import { createSession, type OrtModule, type OrtSession, type OrtTensor } from "./runtime";
+import { chooseOrt, createSession, type OrtModule, type OrtSession, type OrtTensor } from "./runtime";
 
 /** ModelInputs as plain typed arrays (batch.ts builds them; readInputs reads them back). */
 export interface HostInputs {
@@ -43,6 +43,11 @@ export async function readInputs(inp: ModelInputs): Promise<HostInputs> {
     cos: new Float32Array((await inp.cos.data()) as Float32Array),
     sin: new Float32Array((await inp.sin.data()) as Float32Array),
   };
+}
+
+/** Read (and consume) a batch's int32 targets. */
+export async function readTargets(targets: np.Array): Promise<Int32Array> {
+  return new Int32Array((await targets.data()) as Int32Array);
 }
 
 export type ParamFeeds = Record<string, OrtTensor>;
@@ -162,5 +167,27 @@ export class OrtLm {
     const all = [...this.sessions.values()];
     this.sessions.clear();
     for (const s of all) await (await s).release();
+  }
+}
+
+/**
+ * The OrtLm a component (trainer, sampler, scorer) uses, made on first use once runtime.ts has
+ * chosen the engine: null where jax-js runs the passes.
+ */
+export class LazyOrtLm {
+  private lm: Promise<OrtLm | null> | null = null;
+
+  constructor(readonly config: ModelConfig) {}
+
+  get(): Promise<OrtLm | null> {
+    if (!this.lm) this.lm = chooseOrt().then((m) => (m ? new OrtLm(m, this.config) : null));
+    return this.lm;
+  }
+
+  /** Releases the sessions (in the background); a later get() starts again. */
+  dispose(): void {
+    const lm = this.lm;
+    this.lm = null;
+    if (lm) void lm.then((x) => x?.dispose());
   }
 }

@@ -14,14 +14,11 @@ import { availableParallelism, cpus } from "node:os";
 export interface OrtTensor {
   readonly data: unknown;
   readonly dims: readonly number[];
-  readonly type: string;
-  dispose?(): void;
 }
 
 export interface OrtSession {
   run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
   release(): Promise<void>;
-  readonly inputNames: readonly string[];
 }
 
 export interface OrtModule {

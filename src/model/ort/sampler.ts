@@ -4,45 +4,34 @@
  * (../sampling.ts) from the same seeded generator, so both engines sample the same tokens up to
  * float rounding. The KV cache is a host array [B, H, S, hd] per layer: the prefill graph fills
  * positions 0..P-1, each decoding step returns its token's key/value, written at its position here.
+ * The prompt bucket, masks, distinct prompts and token choice come from sampling.ts planGeneration,
+ * as for the jax-js sampler.
  */
 import type { ModelConfig } from "../config";
 import type { Params } from "../params";
-import { buildBatch, type Sequence } from "../batch";
+import { buildBatch } from "../batch";
 import { ropeTables } from "../transformer";
-import { makeRng } from "../params";
-import { chooseNext } from "../sampling";
+import { chooseNext, type GenerationPlan } from "../sampling";
 import type { GenerateOptions, Generation } from "../sampler";
 import { OrtLm, readInputs } from "./lm";
 
-export async function ortGenerate(lm: OrtLm, params: Params, prompts: Sequence[], o: GenerateOptions): Promise<Generation[]> {
+export async function ortGenerate(lm: OrtLm, params: Params, plan: GenerationPlan, o: GenerateOptions): Promise<Generation[]> {
   const c: ModelConfig = lm.config;
   const S = c.maxSeq;
-  const B = prompts.length;
+  const B = plan.which.length;
   const H = c.nHeads;
   const hd = c.dModel / H;
   const V = c.vocabSize;
-  const longest = Math.max(...prompts.map((p) => p.ids.length));
-  if (longest >= S) throw new RangeError(`prompt of ${longest} tokens does not fit the context of ${S}`);
-  const P = Math.min(S - 1, Math.ceil(longest / 16) * 16);
-  const maxNew = Math.min(o.maxNewTokens, S - P);
-  const rng = makeRng(o.seed ?? 0);
-  const banned = new Set(o.bannedIds ?? []);
-  const stop = new Set(o.stopIds);
+  const { P, maxNew, uniq, which } = plan;
+  const pastMask = plan.keyMask;
   const pf = await lm.paramFeeds(params);
 
   // Prefill each distinct prompt once (GRPO groups repeat one prompt), then lay rows out.
-  const uniq: Sequence[] = [];
-  const which = prompts.map((p) => {
-    let j = uniq.findIndex((u) => u.ids === p.ids && u.images === p.images);
-    if (j < 0) j = uniq.push(p) - 1;
-    return j;
-  });
   const b = buildBatch(uniq, c, { pad: "left", length: P, imageTokenId: o.imageTokenId, padId: o.padId });
   b.targets.dispose();
   const pre = await lm.prefill(pf, await readInputs(b.inputs));
   const K = Array.from({ length: c.nLayers }, () => new Float32Array(B * H * S * hd));
   const Vc = Array.from({ length: c.nLayers }, () => new Float32Array(B * H * S * hd));
-  const pastMask = new Float32Array(B * S);
   let logits: Float32Array = new Float32Array(B * V);
   which.forEach((u, row) => {
     for (let l = 0; l < c.nLayers; l++)
@@ -53,16 +42,12 @@ export async function ortGenerate(lm: OrtLm, params: Params, prompts: Sequence[]
         Vc[l].set(pre.v[l].subarray(src, src + P * hd), dst);
       }
     logits.set(pre.logits.subarray(u * V, (u + 1) * V), row * V);
-    const n = Math.min(prompts[row].ids.length, P);
-    for (let t = P - n; t < P; t++) pastMask[row * S + t] = 1;
   });
 
-  const out: Generation[] = prompts.map(() => ({ ids: [], logprobs: [], finishReason: "length" as const }));
-  const done = new Array<boolean>(B).fill(false);
   for (let i = 0; i < maxNew; i++) {
-    const next = chooseNext(logits, V, out, done, o, rng.uniform, banned, stop);
+    const next = chooseNext(logits, V, plan, o);
     const pos = P + i;
-    if (done.every(Boolean) || i === maxNew - 1 || pos >= S) break;
+    if (plan.done.every(Boolean) || i === maxNew - 1 || pos >= S) break;
     const rt = ropeTables(c, [pos]);
     const step = await lm.decode(pf, next, rt.cos, rt.sin, K, Vc, pastMask);
     logits = step.logits;
@@ -74,5 +59,5 @@ export async function ortGenerate(lm: OrtLm, params: Params, prompts: Sequence[]
       }
     for (let r = 0; r < B; r++) pastMask[r * S + pos] = 1;
   }
-  return out;
+  return plan.out;
 }
