@@ -119,27 +119,29 @@ function attentionBack(cx: Ctx, s: { P: string; q: string; k: string; v: string 
   return { gq, gk, gv };
 }
 
-/** One block over a full sequence; returns the new residual and what backward needs. */
-function block(cx: Ctx, l: number, x: string, bias: string, t: Tables) {
-  const { g, d } = cx;
+/** Attention of one layer over rotated queries and keys and values [B, H, T, hd]: full causal (attention) or against the cache (decode). */
+type Attend = (q: string, k: string, v: string) => { att: string; P?: string };
+
+/** One block; returns the new residual, the layer's rotated keys and values, and what backward needs. */
+function block(cx: Ctx, l: number, x: string, t: Tables, attend: Attend) {
+  const { g } = cx;
   const P = (n: string) => `layers.${l}.${n}`;
   const n1 = rmsNorm(cx, x, P("attnNorm"));
-  const qkv = linear(cx, n1.h, P("wqkv"));
-  const [q0, k0, v0] = g.opN("Split", [qkv], 3, { axis: 2 });
+  const [q0, k0, v0] = g.opN("Split", [linear(cx, n1.h, P("wqkv"))], 3, { axis: 2 });
   const q = rope(cx, splitHeads(cx, q0), t.cos, t.sin);
   const k = rope(cx, splitHeads(cx, k0), t.cos, t.sin);
   const v = splitHeads(cx, v0);
-  const a = attention(cx, q, k, v, bias);
+  const a = attend(q, k, v);
   const a2 = mergeHeads(cx, a.att);
   const y = g.op("Add", [x, linear(cx, a2, P("wo"))]);
   const n2 = rmsNorm(cx, y, P("mlpNorm"));
-  const gu = linear(cx, n2.h, P("wGateUp"));
-  const [gate, up] = g.opN("Split", [gu], 2, { axis: 2 });
+  const [gate, up] = g.opN("Split", [linear(cx, n2.h, P("wGateUp"))], 2, { axis: 2 });
   const sg = g.op("Sigmoid", [gate]);
   const silu = g.op("Mul", [gate, sg]);
   const m = g.op("Mul", [silu, up]);
   const out = g.op("Add", [y, linear(cx, m, P("wDown"))]);
-  return { out, k, v, saved: { x, n1, qkv, q, k, v, P: a.P, a2, y, n2, gu, gate, up, sg, silu, m, d } };
+  // P: full attention returns it; decode (no backward) does not.
+  return { out, k, v, saved: { n1, q, k, v, P: a.P!, a2, n2, gate, up, sg, silu, m } };
 }
 
 type Saved = ReturnType<typeof block>["saved"];
@@ -245,7 +247,7 @@ export function buildLmGraph(c: ModelConfig, kind: Exclude<LmGraphKind, "decode"
   let x = e.x;
   const saved: Saved[] = [];
   for (let l = 0; l < c.nLayers; l++) {
-    const b = block(cx, l, x, bias, t);
+    const b = block(cx, l, x, t, (q, k, v) => attention(cx, q, k, v, bias));
     saved.push(b.saved);
     if (kind === "prefill") {
       g.output(b.k, `k.${l}`, "float32", ["B", H, "T", hd]);
@@ -310,27 +312,19 @@ export function buildDecodeGraph(c: ModelConfig): Uint8Array {
   let x = g.op("Gather", ["embed", g.op("Unsqueeze", [g.op("Cast", [token], { to: 7 }), g.ints([1])])], { axis: 0 }); // [B,1,d]
   const alpha = 1 / Math.sqrt(hd);
   for (let l = 0; l < c.nLayers; l++) {
-    const P = (n: string) => `layers.${l}.${n}`;
     const pk = g.input(`pastK.${l}`, "float32", ["B", H, S, hd]);
     const pv = g.input(`pastV.${l}`, "float32", ["B", H, S, hd]);
-    const n1 = rmsNorm(cx, x, P("attnNorm"));
-    const [q0, k0, v0] = g.opN("Split", [linear(cx, n1.h, P("wqkv"))], 3, { axis: 2 });
-    const q = rope(cx, splitHeads(cx, q0), t.cos, t.sin);
-    const k = rope(cx, splitHeads(cx, k0), t.cos, t.sin);
-    const v = splitHeads(cx, v0);
-    g.output(k, `k.${l}`, "float32", ["B", H, 1, hd]);
-    g.output(v, `v.${l}`, "float32", ["B", H, 1, hd]);
     // One softmax over [past keys, own key]: exact, without writing the cache inside the graph.
-    const sPast = g.op("Add", [g.op("FusedMatMul", [q, pk], { transB: 1, alpha: { float: alpha } }, MS), bias]);
-    const sSelf = g.op("Mul", [g.op("ReduceSum", [g.op("Mul", [q, k]), g.ints([-1])], { keepdims: 1 }), g.scalar(alpha)]);
-    const probs = g.op("Softmax", [g.op("Concat", [sPast, sSelf], { axis: 3 })], { axis: -1 });
-    const [pPast, pSelf] = g.opN("Split", [probs, g.ints([S, 1])], 2, { axis: 3 });
-    const att = g.op("Add", [g.op("MatMul", [pPast, pv]), g.op("Mul", [pSelf, v])]);
-    const y = g.op("Add", [x, linear(cx, mergeHeads(cx, att), P("wo"))]);
-    const n2 = rmsNorm(cx, y, P("mlpNorm"));
-    const [gate, up] = g.opN("Split", [linear(cx, n2.h, P("wGateUp"))], 2, { axis: 2 });
-    const m = g.op("Mul", [g.op("Mul", [gate, g.op("Sigmoid", [gate])]), up]);
-    x = g.op("Add", [y, linear(cx, m, P("wDown"))]);
+    const b = block(cx, l, x, t, (q, k, v) => {
+      const sPast = g.op("Add", [g.op("FusedMatMul", [q, pk], { transB: 1, alpha: { float: alpha } }, MS), bias]);
+      const sSelf = g.op("Mul", [g.op("ReduceSum", [g.op("Mul", [q, k]), g.ints([-1])], { keepdims: 1 }), g.scalar(alpha)]);
+      const probs = g.op("Softmax", [g.op("Concat", [sPast, sSelf], { axis: 3 })], { axis: -1 });
+      const [pPast, pSelf] = g.opN("Split", [probs, g.ints([S, 1])], 2, { axis: 3 });
+      return { att: g.op("Add", [g.op("MatMul", [pPast, pv]), g.op("Mul", [pSelf, v])]) };
+    });
+    g.output(b.k, `k.${l}`, "float32", ["B", H, 1, hd]);
+    g.output(b.v, `v.${l}`, "float32", ["B", H, 1, hd]);
+    x = b.out;
   }
   const fin = rmsNorm(cx, x, "finalNorm");
   const logits = g.op("FusedMatMul", [fin.h, "embed"], { transB: 1 }, MS);
