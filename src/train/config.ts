@@ -11,7 +11,7 @@ import { DATASETS, isDatasetName } from "../data/registry";
 import { dataRoot } from "../paths";
 import { expandBenchmarks } from "../eval/benchmarks";
 import { ConfigError } from "./runs";
-import { ALL_LOCAL_EVALS, resolvePresetConfig, type DeepPartial } from "./preset-config";
+import { ALL_LOCAL_EVALS, dataSourceFields, modelSizeSchema, resolvePresetConfig, type DeepPartial } from "./preset-config";
 
 export { deepMerge } from "./preset-config";
 
@@ -21,24 +21,17 @@ const modelSchema = z
   .object({
     /** "base": the warmed-up base model of `size` (runs/base-<size>, made if missing); else a checkpoint folder. */
     init: z.string().min(1),
-    size: z.enum(["tiny", "workshop", "small", "reference"]),
+    size: modelSizeSchema,
   })
   .strict();
 
 const dataSchema = z
   .object({
-    /** Dataset names (src/data/registry.ts, e.g. "huatuo-o1") or files / folders in any format loadPath reads. */
-    sources: z.array(z.string().min(1)).min(1),
-    /** Root of the named datasets (default ../shared/data or $MEDVLTHINKER_DATA). */
-    root: z.string().optional(),
-    /** Benchmarks (src/eval/benchmarks.ts ids or groups) whose items are removed from training. */
-    excludeEval: z.array(z.string().min(1)),
+    ...dataSourceFields,
     /** A MedVLThinker-Eval parquet to check overlap against as well (null: the local copies only). */
     evalParquet: z.string().nullable(),
     /** Train on items whose trace answer disagrees with the gold answer (they are always reported). */
     keepDisagreeing: z.boolean(),
-    /** Use at most this many training items (after exclusions); null: all. */
-    limit: z.number().int().min(1).nullable(),
     /** Fraction of items held out for the held-out loss (at least one item when > 0). */
     heldOutFraction: z.number().min(0).lt(1),
     /**
@@ -50,8 +43,6 @@ const dataSchema = z
     overlong: z.enum(["cut", "truncate-reasoning", "drop"]),
     /** Longest training sequence in tokens (prompt + target); null: the model's context. Shorter is faster. */
     maxLength: z.number().int().min(16).nullable(),
-    /** A real newline in the instruction instead of upstream's literal backslash-n. */
-    realNewline: z.boolean(),
   })
   .strict();
 

@@ -13,7 +13,7 @@ import { expandBenchmarks } from "../eval/benchmarks";
 import { dataRoot } from "../paths";
 import { KL_PENALTIES, LOSS_AGG_MODES, type KlPenalty, type LossAggMode } from "./core";
 import { ConfigError } from "./runs";
-import { ALL_LOCAL_EVALS, resolvePresetConfig, type DeepPartial } from "./preset-config";
+import { ALL_LOCAL_EVALS, dataSourceFields, modelSizeSchema, resolvePresetConfig, type DeepPartial } from "./preset-config";
 
 export { ConfigError };
 
@@ -25,24 +25,11 @@ const modelSchema = z
      * else a checkpoint folder (e.g. an SFT checkpoint).
      */
     init: z.string().min(1),
-    size: z.enum(["tiny", "workshop", "small", "reference"]),
+    size: modelSizeSchema,
   })
   .strict();
 
-const dataSchema = z
-  .object({
-    /** Dataset names (src/data/registry.ts) or files / folders loadPath reads (a curated.parquet, an interchange jsonl). */
-    sources: z.array(z.string().min(1)).min(1),
-    /** Root of the named datasets (default ../shared/data or $MEDVLTHINKER_DATA). */
-    root: z.string().optional(),
-    /** Benchmarks (src/eval/benchmarks.ts ids or groups) whose items are removed from training. */
-    excludeEval: z.array(z.string().min(1)),
-    /** Use at most this many items (after exclusions, before shuffling); null: all. */
-    limit: z.number().int().min(1).nullable(),
-    /** A real newline in the instruction instead of upstream's literal backslash-n. */
-    realNewline: z.boolean(),
-  })
-  .strict();
+const dataSchema = z.object(dataSourceFields).strict();
 
 const rolloutSchema = z
   .object({

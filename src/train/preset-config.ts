@@ -2,7 +2,7 @@
  * Typed experiment configs resolved from a named preset plus the user's fields (SFT, GRPO): deep
  * merge, then zod validation with every problem named by its path.
  */
-import type { z } from "zod";
+import { z } from "zod";
 import { ConfigError } from "./runs";
 
 /** A config's fields, all optional at every depth (arrays replace, as deepMerge does). */
@@ -10,6 +10,23 @@ export type DeepPartial<T> = T extends unknown[] ? T : T extends object ? { [K i
 
 /** Every benchmark with a local copy: by default none of their items may be trained on. */
 export const ALL_LOCAL_EVALS = ["medqa", "medmcqa", "mmlu-med", "medxpertqa-text", "pubmedqa", "vqa-rad", "slake", "medxpertqa-mm"];
+
+/** The model size names (model/config.ts SIZES) a training config may start from. */
+export const modelSizeSchema = z.enum(["tiny", "workshop", "small", "reference"]);
+
+/** The training-data fields SFT and GRPO configs share (each adds its own). */
+export const dataSourceFields = {
+  /** Dataset names (src/data/registry.ts, e.g. "huatuo-o1") or files / folders loadPath reads (a curated.parquet, an interchange jsonl). */
+  sources: z.array(z.string().min(1)).min(1),
+  /** Root of the named datasets (default ../shared/data or $MEDVLTHINKER_DATA). */
+  root: z.string().optional(),
+  /** Benchmarks (src/eval/benchmarks.ts ids or groups) whose items are removed from training. */
+  excludeEval: z.array(z.string().min(1)),
+  /** Use at most this many training items (after exclusions, before shuffling); null: all. */
+  limit: z.number().int().min(1).nullable(),
+  /** A real newline in the instruction instead of upstream's literal backslash-n. */
+  realNewline: z.boolean(),
+};
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v);
