@@ -1,4 +1,6 @@
 /** Flag values for the CLI subcommands: numbers checked with the flag named, lists, unset fields dropped. */
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { ConfigError } from "../errors";
 
 export function int(name: string, v: string | undefined): number | undefined {
@@ -24,4 +26,25 @@ export function defined<T extends object>(o: T): Partial<T> {
 export function list(values: string[] | undefined): string[] | undefined {
   if (!values || values.length === 0) return undefined;
   return values.flatMap((v) => v.split(",")).map((s) => s.trim()).filter(Boolean);
+}
+
+/**
+ * The JSON object a --config flag names, or {} without the flag; flags override its fields. A run
+ * folder's config.json ({ runId, config, ... }) gives its `config`. A missing file, bad JSON or a
+ * non-object fails naming the file.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function readConfigFile(path: string | undefined): Record<string, any> {
+  if (!path) return {};
+  const abs = resolve(path);
+  if (!existsSync(abs)) throw new ConfigError(`--config: ${abs} does not exist`);
+  let v: unknown;
+  try {
+    v = JSON.parse(readFileSync(abs, "utf8"));
+  } catch (e) {
+    throw new ConfigError(`--config: ${abs} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new ConfigError(`--config: ${abs} must hold a JSON object`);
+  const o = v as Record<string, unknown>;
+  return (o.config && o.runId ? o.config : o) as Record<string, unknown>;
 }

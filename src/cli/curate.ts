@@ -3,9 +3,8 @@
  * OpenAI-compatible endpoint) or the embedded model. A thin layer over src/curate/curate.ts (the
  * same call a notebook makes). Rerunning the same command resumes; Ctrl-C stops cleanly.
  */
-import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { defined, int, list, num } from "./args";
+import { defined, int, list, num, readConfigFile } from "./args";
 import { ConfigError, type CurateConfigInput } from "../curate/config";
 import { curate } from "../curate/curate";
 import { formatHistogram } from "../curate/histogram";
@@ -92,15 +91,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  let fromFile: Record<string, any> = {};
-  if (values.config) {
-    try {
-      fromFile = JSON.parse(readFileSync(values.config, "utf8"));
-      if (fromFile.config && fromFile.runId) fromFile = fromFile.config; // a run folder's config.json
-    } catch (e) {
-      throw new ConfigError(`--config ${values.config}: ${(e as Error).message}`);
-    }
-  }
+  const fromFile = readConfigFile(values.config);
   const baseURL = values["base-url"] ?? fromFile.baseURL;
   const kind = values.policy ?? (baseURL ? "http" : undefined);
   if (kind !== "http" && kind !== "embedded") throw new ConfigError(`--policy must be http or embedded${kind ? `, got '${kind}'` : ""}`);

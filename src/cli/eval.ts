@@ -3,9 +3,8 @@
  * `medvlthinker eval report RUN_DIR` and `medvlthinker eval compare RUN_A RUN_B`.
  * A thin layer over src/eval (the same calls a notebook makes).
  */
-import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { defined, int, num } from "./args";
+import { defined, int, num, readConfigFile } from "./args";
 import { compareRuns } from "../eval/compare";
 import { BENCHMARKS, expandBenchmarks } from "../eval/benchmarks";
 import { ConfigError, type EvalConfigInput } from "../eval/config";
@@ -107,15 +106,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  let fromFile: Record<string, any> = {};
-  if (values.config) {
-    try {
-      fromFile = JSON.parse(readFileSync(values.config, "utf8"));
-      if (fromFile.config && fromFile.runId) fromFile = fromFile.config; // a run folder's config.json
-    } catch (e) {
-      throw new ConfigError(`--config ${values.config}: ${(e as Error).message}`);
-    }
-  }
+  const fromFile = readConfigFile(values.config);
   const baseURL = values["base-url"] ?? fromFile.baseURL;
   if (!baseURL) throw new ConfigError("--base-url is required (e.g. http://127.0.0.1:8000/v1)");
   const benchmarks = values.benchmarks ? expandBenchmarks(values.benchmarks.split(",")) : fromFile.benchmarks;

@@ -3,8 +3,8 @@
  * the same call notebook 04 makes. `--preset NAME` alone runs a preset as is; `--print-config`
  * shows the resolved config without training. Ctrl-C stops after the current step with a checkpoint.
  */
-import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { readConfigFile } from "./args";
 import { ConfigError, GRPO_PRESETS, parseGrpoConfig } from "../train/grpo-config";
 import { trainGrpo } from "../train/grpo";
 
@@ -49,20 +49,7 @@ export async function run(argv: string[]): Promise<number> {
     console.error(USAGE);
     return 2;
   }
-  let input: Record<string, unknown> = {};
-  if (values.config) {
-    let text: string;
-    try {
-      text = readFileSync(values.config, "utf8");
-    } catch (e) {
-      throw new ConfigError(`--config ${values.config}: ${(e as Error).message}`);
-    }
-    try {
-      input = JSON.parse(text) as Record<string, unknown>;
-    } catch (e) {
-      throw new ConfigError(`--config ${values.config}: not valid JSON (${(e as Error).message})`);
-    }
-  }
+  let input: Record<string, unknown> = readConfigFile(values.config);
   if (values.preset) input = { ...input, preset: values.preset };
   if (values.out) input = { ...input, out: values.out };
   if (values["max-steps"] !== undefined) {

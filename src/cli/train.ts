@@ -2,9 +2,8 @@
  * `medvlthinker train sft --config FILE [--resume]` runs (or continues) an SFT run, the same
  * runSft a notebook calls. `medvlthinker train grpo ...` is handed to src/cli/train-grpo.ts.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { readConfigFile } from "./args";
 import { ConfigError } from "../train/runs";
 
 const HELP = `usage: medvlthinker train <sft|grpo> [options]
@@ -20,19 +19,6 @@ sft     supervised fine-tuning on reasoning traces
         Writes DIR/config.json, metrics.jsonl, data-report.json, checkpoints/step-N, summary.json.
         Ctrl-C stops after the current step with a checkpoint; --resume continues it.
 grpo    reinforcement learning with verifiable rewards (see 'medvlthinker train grpo --help')`;
-
-function readConfigFile(path: string): Record<string, unknown> {
-  const abs = resolve(path);
-  if (!existsSync(abs)) throw new ConfigError(`--config: ${abs} does not exist`);
-  let v: unknown;
-  try {
-    v = JSON.parse(readFileSync(abs, "utf8"));
-  } catch (e) {
-    throw new ConfigError(`--config: ${abs} is not valid JSON: ${(e as Error).message}`);
-  }
-  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new ConfigError(`--config: ${abs} must hold a JSON object`);
-  return v as Record<string, unknown>;
-}
 
 async function sft(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -52,7 +38,7 @@ async function sft(argv: string[]): Promise<number> {
     return 0;
   }
   if (!values.config && !values.preset) throw new ConfigError("train sft: give --config FILE (or --preset NAME)");
-  const input: Record<string, unknown> = values.config ? readConfigFile(values.config) : {};
+  const input: Record<string, unknown> = readConfigFile(values.config);
   if (values.preset) input.preset = values.preset;
   if (values.out) input.out = values.out;
   // Loaded here so `train --help` and config errors stay fast (no engine start).
