@@ -5,7 +5,7 @@
  */
 import { DataError, letters } from "./item";
 import { buildMcq, stripAnswerChoices } from "./mcq";
-import { asRecord, collectJsonl, Collector, str } from "./source";
+import { asRecord, collectJsonl, Collector, singleLabel, str } from "./source";
 
 const TAIL = "\nAnswer Choices:";
 
@@ -43,15 +43,13 @@ export function loadMedMcqaJsonl(file: string, opts: { split: string; skipBad?: 
   return collectJsonl(new Collector(file, !!opts.skipBad), file, (value, record, position) => {
     const r = asRecord(value, file, record);
     const q = str(r, "question", file, record);
-    const label = r.label;
-    const labelText = Array.isArray(label) ? label : [label];
-    if (labelText.length !== 1 || typeof labelText[0] !== "string") throw new DataError(file, record, "label", `expected one letter, got ${JSON.stringify(label)}`);
+    const label = singleLabel(r, file, record);
     const options = parseAnswerChoices(q, file, record);
     return buildMcq(
       {
         question: stripAnswerChoices(q),
         options,
-        answerLabel: labelText[0],
+        answerLabel: label,
         datasetName: opts.datasetName ?? "medmcqa",
         datasetIndex: position,
         misc: {

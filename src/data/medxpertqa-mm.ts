@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { DataError } from "./item";
 import { buildMcq } from "./mcq";
-import { asRecord, collectJsonl, Collector, safeJoin, str } from "./source";
+import { asRecord, collectJsonl, Collector, safeJoin, singleLabel, str } from "./source";
 
 export function loadMedXpertQaMm(file: string, opts: { skipBad?: boolean; split?: string; imageDir?: string }): Collector {
   const c = new Collector(file, !!opts.skipBad);
@@ -26,8 +26,7 @@ export function loadMedXpertQaMm(file: string, opts: { skipBad?: boolean; split?
       if (l !== String.fromCharCode(65 + i)) throw new DataError(file, record, `options[${i}].letter`, `expected ${String.fromCharCode(65 + i)}, got '${l}'`);
       return str(oo, "content", file, record);
     });
-    const label = Array.isArray(r.label) ? r.label : [r.label];
-    if (label.length !== 1 || typeof label[0] !== "string") throw new DataError(file, record, "label", `expected one letter, got ${JSON.stringify(r.label)}`);
+    const label = singleLabel(r, file, record);
     const imgs = Array.isArray(r.images) ? r.images : [];
     const names = imgs.map((im, i) => str(asRecord(im, file, record), "image_path", file, `${record} images[${i}]`));
     const paths = names.map((n, i) => safeJoin(imageDir, n, file, record, `images[${i}].image_path`));
@@ -37,7 +36,7 @@ export function loadMedXpertQaMm(file: string, opts: { skipBad?: boolean; split?
       {
         question: str(r, "question", file, record),
         options,
-        answerLabel: label[0],
+        answerLabel: label,
         images: present ? paths.map((p) => ({ bytes: null, path: p })) : null,
         datasetName: "MedXpertQA-MM",
         datasetIndex: index,

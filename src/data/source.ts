@@ -74,6 +74,13 @@ export function asRecord(value: unknown, file: string, record: string | number):
  * A required text field. Numbers are accepted and turned into text (VQA-RAD stores a few answers
  * and one qid as ints); surrounding whitespace is trimmed (VQA-RAD's "CLOSED ").
  */
+/** The `label` field of the MedMCQA-style formats: one letter, alone or as a one-element list. */
+export function singleLabel(rec: Record<string, unknown>, file: string, record: string | number): string {
+  const label = Array.isArray(rec.label) ? rec.label : [rec.label];
+  if (label.length !== 1 || typeof label[0] !== "string") throw new DataError(file, record, "label", `expected one letter, got ${JSON.stringify(rec.label)}`);
+  return label[0];
+}
+
 export function str(rec: Record<string, unknown>, field: string, file: string, record: string | number): string {
   const v = rec[field];
   if (v === undefined || v === null) throw new DataError(file, record, field, "missing");
