@@ -14,7 +14,8 @@
  */
 import { join } from "node:path";
 import type { Item } from "../data/item";
-import { itemHash } from "../eval/harness";
+import { itemHash, scrubUrl } from "../eval/harness";
+import { createProgress } from "../viz/progress";
 import { runSamplingPool } from "../eval/pool";
 import { CONFIG_FILE, readResults, recordKey, RESULTS_FILE, ResultWriter, writeFileAtomic, type ResultRecord } from "../eval/store";
 import type { Policy } from "../policy/policy";
@@ -182,7 +183,7 @@ export async function estimatePassCounts(sources: PassRateSource[], policy: Poli
   if (resumed > 0) log(`resuming ${dir}: ${resumed} items complete, ${tasks.length} to sample`);
 
   // 3. Sample, grade, append.
-  const progress = opts.progress === false || tasks.length === 0 ? null : await makeProgress(tasks.length, `pass rate ${model} (k=${k})`);
+  const progress = opts.progress === false || tasks.length === 0 ? null : createProgress({ total: tasks.length, label: `pass rate ${model} (k=${k})` });
   const { fresh, sent, failed, firstFailure } = await runSamplingPool<Task, PassRecord>({
     tasks,
     policy,
@@ -251,28 +252,3 @@ function sameRequest(a: Task, b: Task): boolean {
   return a.missing.length === b.missing.length && a.missing[0] === b.missing[0];
 }
 
-interface Progress {
-  tick(n?: number, info?: string): void;
-  done(): void;
-}
-
-async function makeProgress(total: number, label: string): Promise<Progress | null> {
-  const mod = await import("../viz/progress");
-  return mod.createProgress({ total, label });
-}
-
-/** Drop credentials from a URL before it is saved anywhere. */
-function scrubUrl(url: string | undefined): string | undefined {
-  if (!url) return url;
-  try {
-    const u = new URL(url);
-    if (u.username || u.password) {
-      u.username = "***";
-      u.password = "";
-    }
-    for (const key of [...u.searchParams.keys()]) if (/key|token|secret/i.test(key)) u.searchParams.set(key, "***");
-    return u.toString();
-  } catch {
-    return url;
-  }
-}

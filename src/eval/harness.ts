@@ -60,7 +60,7 @@ interface Task {
 }
 
 /** Drop credentials from a URL before it is saved anywhere. */
-function scrubUrl(url: string | undefined): string | undefined {
+export function scrubUrl(url: string | undefined): string | undefined {
   if (!url) return url;
   try {
     const u = new URL(url);

@@ -10,6 +10,7 @@ import { setMaxListeners } from "node:events";
 import type { Completion, Policy, SamplingParams } from "../policy/policy";
 import type { Item } from "../data/item";
 import type { ResultRecord, ResultWriter } from "./store";
+import type { Progress } from "../viz/progress";
 
 export interface PoolOptions<T, R extends ResultRecord> {
   tasks: T[];
@@ -24,7 +25,7 @@ export interface PoolOptions<T, R extends ResultRecord> {
   /** Records of a batch's completions (completions[j] for batch[j]) and how many tasks stay incomplete. */
   records: (batch: T[], completions: Completion[][]) => { records: R[]; incomplete: number };
   writer: ResultWriter;
-  progress: { tick(n?: number, info?: string): void; done(): void } | null;
+  progress: Progress | null;
   signal?: AbortSignal;
 }
 
