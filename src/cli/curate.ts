@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { defined, int, list, num, readConfigFile } from "./args";
+import { runInterruptible } from "./interrupt";
 import { ConfigError, type CurateConfigInput } from "../curate/config";
 import { curate } from "../curate/curate";
 import { formatHistogram } from "../curate/histogram";
@@ -160,36 +161,25 @@ export async function run(argv: string[]): Promise<number> {
     });
   }
 
-  const ac = new AbortController();
-  const onSigint = () => {
-    console.error("\ninterrupted: saving what arrived; rerun the same command to resume");
-    ac.abort();
-  };
-  process.once("SIGINT", onSigint);
   try {
-    const r = await curate(config, policy, { signal: ac.signal, progress: !values["no-progress"] });
-    for (const s of r.sources) {
-      console.log(`${s.id}: ${s.loaded} loaded, ${s.open} open dropped, ${s.overlapping} in evaluation sets dropped, ${s.used} sampled`);
-      for (const n of s.notes) console.log(`  note: ${n}`);
-    }
-    console.log(`policy calls this run: ${r.sent}; items already complete: ${r.resumed}`);
-    console.log(formatHistogram(r.histogram));
-    console.log(`curated: ${r.curated.length} of ${r.scored.length} items (${r.config.order}, seed ${r.config.orderSeed})`);
-    console.log(`run folder: ${r.dir}`);
-    for (const [name, path] of Object.entries(r.files)) console.log(`  ${name}: ${path}`);
-    if (r.missing > 0) {
-      console.error(`${r.missing} items are incomplete (requests failed after retries): rerun the same command to send only those`);
-      return 1;
-    }
-    return 0;
-  } catch (e) {
-    if ((e as Error).name === "AbortError") {
-      console.error((e as Error).message);
-      return 130;
-    }
-    throw e;
+    return await runInterruptible("interrupted: saving what arrived; rerun the same command to resume", async (signal) => {
+      const r = await curate(config, policy, { signal, progress: !values["no-progress"] });
+      for (const s of r.sources) {
+        console.log(`${s.id}: ${s.loaded} loaded, ${s.open} open dropped, ${s.overlapping} in evaluation sets dropped, ${s.used} sampled`);
+        for (const n of s.notes) console.log(`  note: ${n}`);
+      }
+      console.log(`policy calls this run: ${r.sent}; items already complete: ${r.resumed}`);
+      console.log(formatHistogram(r.histogram));
+      console.log(`curated: ${r.curated.length} of ${r.scored.length} items (${r.config.order}, seed ${r.config.orderSeed})`);
+      console.log(`run folder: ${r.dir}`);
+      for (const [name, path] of Object.entries(r.files)) console.log(`  ${name}: ${path}`);
+      if (r.missing > 0) {
+        console.error(`${r.missing} items are incomplete (requests failed after retries): rerun the same command to send only those`);
+        return 1;
+      }
+      return 0;
+    });
   } finally {
-    process.removeListener("SIGINT", onSigint);
     await policy.close?.();
   }
 }

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { defined, int, num, readConfigFile } from "./args";
+import { runInterruptible } from "./interrupt";
 import { compareRuns } from "../eval/compare";
 import { BENCHMARKS, expandBenchmarks } from "../eval/benchmarks";
 import { ConfigError, type EvalConfigInput } from "../eval/config";
@@ -151,14 +152,8 @@ export async function run(argv: string[]): Promise<number> {
     timeoutMs: config.timeoutS === undefined ? undefined : config.timeoutS * 1000,
     promptOptions: { realNewline: config.prompt?.realNewline, ignoreImages: config.prompt?.ignoreImages, instruction: config.prompt?.instruction },
   });
-  const ac = new AbortController();
-  const onSigint = () => {
-    console.error("\ninterrupted: saving what arrived; rerun the same command to resume");
-    ac.abort();
-  };
-  process.once("SIGINT", onSigint);
-  try {
-    const result = await runEval(config, policy, { signal: ac.signal, progress: !values["no-progress"] });
+  return runInterruptible("interrupted: saving what arrived; rerun the same command to resume", async (signal) => {
+    const result = await runEval(config, policy, { signal, progress: !values["no-progress"] });
     console.log(report(result).text);
     console.log(`results: ${result.dir}`);
     if (result.missing > 0) {
@@ -166,13 +161,5 @@ export async function run(argv: string[]): Promise<number> {
       return 1;
     }
     return 0;
-  } catch (e) {
-    if ((e as Error).name === "AbortError") {
-      console.error((e as Error).message);
-      return 130;
-    }
-    throw e;
-  } finally {
-    process.removeListener("SIGINT", onSigint);
-  }
+  });
 }

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { readConfigFile } from "./args";
+import { runInterruptible } from "./interrupt";
 import { ConfigError, GRPO_PRESETS, parseGrpoConfig } from "../train/grpo-config";
 import { trainGrpo } from "../train/grpo";
 
@@ -63,22 +64,13 @@ export async function run(argv: string[]): Promise<number> {
     console.log(JSON.stringify(config, null, 2));
     return 0;
   }
-  const ac = new AbortController();
-  const onSigint = () => {
-    console.error("\nstopping after the current step (Ctrl-C again to kill)");
-    ac.abort();
-    process.off("SIGINT", onSigint);
-  };
-  process.on("SIGINT", onSigint);
-  try {
-    const r = await trainGrpo(config, { resume: values.resume, overwrite: values.overwrite, progress: !values["no-progress"], signal: ac.signal });
+  return runInterruptible("stopping after the current step (Ctrl-C again to kill)", async (signal) => {
+    const r = await trainGrpo(config, { resume: values.resume, overwrite: values.overwrite, progress: !values["no-progress"], signal });
     const last = r.metrics[r.metrics.length - 1];
     console.log(`${r.finished ? "finished" : "stopped"}: ${r.steps}/${r.totalSteps} steps in ${r.dir}`);
     if (last) console.log(`last step: reward ${last.reward_mean.toFixed(3)}, accuracy ${last.accuracy.toFixed(3)}, format failures ${last.format_failure_rate.toFixed(3)}, KL ${last.kl_loss.toFixed(4)}`);
     if (r.finalCheckpoint) console.log(`checkpoint: ${r.finalCheckpoint}`);
     r.model.dispose();
     return 0;
-  } finally {
-    process.off("SIGINT", onSigint);
-  }
+  });
 }

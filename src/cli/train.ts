@@ -4,6 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { readConfigFile } from "./args";
+import { runInterruptible } from "./interrupt";
 import { ConfigError } from "../train/runs";
 
 const HELP = `usage: medvlthinker train <sft|grpo> [options]
@@ -43,15 +44,8 @@ async function sft(argv: string[]): Promise<number> {
   if (values.out) input.out = values.out;
   // Loaded here so `train --help` and config errors stay fast (no engine start).
   const { runSft } = await import("../train/sft");
-  const ac = new AbortController();
-  const onSigint = () => {
-    if (ac.signal.aborted) process.exit(130);
-    console.error("\nstopping after this step (Ctrl-C again to quit at once)...");
-    ac.abort();
-  };
-  process.on("SIGINT", onSigint);
-  try {
-    const r = await runSft(input, { resume: values.resume, overwrite: values.overwrite, progress: !values.quiet, signal: ac.signal });
+  return runInterruptible("stopping after this step (Ctrl-C again to quit at once)...", async (signal) => {
+    const r = await runSft(input, { resume: values.resume, overwrite: values.overwrite, progress: !values.quiet, signal });
     const last = r.metrics[r.metrics.length - 1];
     console.log(`run: ${r.dir}`);
     console.log(`data: ${r.tokenized.trainExamples} train / ${r.tokenized.heldOutExamples} held-out examples; ${r.data.overlap.excluded.length} excluded as evaluation items, ${r.data.disagreeing.length} disagreeing traces ${r.data.disagreeingKept ? "kept" : "left out"}`);
@@ -60,9 +54,7 @@ async function sft(argv: string[]): Promise<number> {
     if (r.reportCheckpoint) console.log(`reported checkpoint (epoch ${r.config.train.reportEpoch ?? r.config.train.epochs}): ${r.reportCheckpoint}`);
     r.model.dispose();
     return r.finished ? 0 : 130;
-  } finally {
-    process.off("SIGINT", onSigint);
-  }
+  });
 }
 
 export async function run(argv: string[]): Promise<number> {
