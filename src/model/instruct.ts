@@ -18,19 +18,12 @@ import { checkpointFingerprint } from "./fingerprint";
 import { REPO_ROOT } from "../paths";
 import { withLock } from "../dir-lock";
 import { createProgress } from "../viz/progress";
+import type { FormatWarmupOptions } from "../train/grpo-warmup";
 import { baseModelDir, ensureBaseModel, isSmoke, type BaseModelOptions } from "./base";
 import { EmbeddedModel } from "./model";
 
 /** Warm-up settings (the GRPO presets' format warm-up, a little longer). */
-export interface InstructWarmup {
-  steps: number;
-  lr: number;
-  batchRows: number;
-  seed: number;
-  maxResponseTokens: number;
-  maxPromptTokens: number;
-  padMultiple: number;
-}
+export type InstructWarmup = Omit<FormatWarmupOptions, "realNewline" | "onStep">;
 
 export const INSTRUCT_DEFAULTS: Record<"smoke" | "full", InstructWarmup> = {
   smoke: { steps: 40, lr: 1e-2, batchRows: 8, seed: 42, maxResponseTokens: 12, maxPromptTokens: 48, padMultiple: 16 },

@@ -17,6 +17,18 @@ function base(title: string, extra: Layout = {}): Layout {
   return { title: { text: title }, font: { size: 13 }, margin: { l: 140, r: 30, t: 60, b: 60 }, ...extra };
 }
 
+/** Horizontal bars stacked per source (one row per source, top to bottom), counted in items. */
+function stackedSourcesLayout(title: string, rows: number): Layout {
+  return base(title, {
+    barmode: "stack",
+    height: barHeight(rows),
+    xaxis: { title: { text: "items" } },
+    yaxis: { autorange: "reversed", automargin: true },
+    legend: { orientation: "h", x: 0, xanchor: "left", y: 1.01, yanchor: "bottom", traceorder: "normal" },
+    margin: { l: 140, r: 30, t: 95, b: 60 },
+  });
+}
+
 /** Items per source, stacked closed (multiple-choice) and open (free-text answer). */
 export function itemsPerSourceFigure(perSource: ColumnTable): Figure {
   const rows = rowsOf(perSource);
@@ -27,14 +39,7 @@ export function itemsPerSourceFigure(perSource: ColumnTable): Figure {
   ];
   return {
     data,
-    layout: base("Items per source", {
-      barmode: "stack",
-      height: barHeight(y.length),
-      xaxis: { title: { text: "items" } },
-      yaxis: { autorange: "reversed", automargin: true },
-      legend: { orientation: "h", x: 0, xanchor: "left", y: 1.01, yanchor: "bottom", traceorder: "normal" },
-      margin: { l: 140, r: 30, t: 95, b: 60 },
-    }),
+    layout: stackedSourcesLayout("Items per source", y.length),
   };
 }
 
@@ -49,14 +54,7 @@ export function optionCountsFigure(options: ColumnTable): Figure {
   });
   return {
     data,
-    layout: base("Number of options per item", {
-      barmode: "stack",
-      height: barHeight(datasets.length),
-      xaxis: { title: { text: "items" } },
-      yaxis: { autorange: "reversed", automargin: true },
-      legend: { orientation: "h", x: 0, xanchor: "left", y: 1.01, yanchor: "bottom", traceorder: "normal" },
-      margin: { l: 140, r: 30, t: 95, b: 60 },
-    }),
+    layout: stackedSourcesLayout("Number of options per item", datasets.length),
   };
 }
 
