@@ -54,6 +54,7 @@ export type ParamFeeds = Record<string, OrtTensor>;
 
 export class OrtLm {
   private sessions = new Map<LmGraphKind, Promise<OrtSession>>();
+  private feedCache = new WeakMap<Params, Promise<ParamFeeds>>();
 
   constructor(
     readonly ort: OrtModule,
@@ -77,11 +78,23 @@ export class OrtLm {
     return new this.ort.Tensor("int32", data, dims);
   }
 
-  /** Copies of the parameters as input tensors (params not consumed). */
-  async paramFeeds(p: Params): Promise<ParamFeeds> {
-    const out: ParamFeeds = {};
-    for (const [name, a] of Object.entries(namedParams(p))) out[name] = this.f32(new Float32Array((await a.ref.data()) as Float32Array), a.shape);
-    return out;
+  /**
+   * Copies of the parameters as input tensors (params not consumed), made once per parameter
+   * tree: GRPO scores every micro-batch and the sampler every batch with the same weights. Trees
+   * are never changed in place in this project (an optimizer step or an edit makes a new tree),
+   * so a tree object stands for its values.
+   */
+  paramFeeds(p: Params): Promise<ParamFeeds> {
+    let feeds = this.feedCache.get(p);
+    if (!feeds) {
+      feeds = (async () => {
+        const out: ParamFeeds = {};
+        for (const [name, a] of Object.entries(namedParams(p))) out[name] = this.f32(new Float32Array((await a.ref.data()) as Float32Array), a.shape);
+        return out;
+      })();
+      this.feedCache.set(p, feeds);
+    }
+    return feeds;
   }
 
   private inputFeeds(x: HostInputs): Record<string, OrtTensor> {
