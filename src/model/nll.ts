@@ -21,6 +21,13 @@ export function scaledNll(p: Params, inp: ModelInputs, targets: np.Array, mask: 
   return lp.mul(mask).sum().mul(scale.reshape([])).neg();
 }
 
+/** 1 / max(1, sum(mask)): the scale of the masked mean. */
+function meanScale(mask: Float32Array): number {
+  let n = 0;
+  for (let i = 0; i < mask.length; i++) n += mask[i];
+  return 1 / Math.max(n, 1);
+}
+
 type JaxLoss = ((p: Params, inp: ModelInputs, targets: np.Array, mask: np.Array, scale: np.Array) => np.Array) & { dispose(): void };
 
 export class NllGradients {
@@ -34,33 +41,40 @@ export class NllGradients {
 
   /**
    * Loss value and gradient tree at `params` (not consumed); consumes inp, targets and mask.
-   * The caller owns the returned tree.
+   * `scale` "mean" is 1 / max(1, sum(mask)): the masked mean over this batch. The caller owns the
+   * returned tree.
    */
-  async valueAndGrad(params: Params, inp: ModelInputs, targets: np.Array, mask: np.Array, scale: number): Promise<[number, Params]> {
+  async valueAndGrad(params: Params, inp: ModelInputs, targets: np.Array, mask: np.Array, scale: number | "mean"): Promise<[number, Params]> {
     const lm = await this.ort.get();
     if (!lm) {
-      if (!this.vg) this.vg = makeValueAndGrad((p: Params, i: ModelInputs, tg: np.Array, m: np.Array, s: np.Array) => scaledNll(p, i, tg, m, s, this.config));
-      const [v, g] = await this.vg(params, inp, targets, mask, np.array([scale]));
+      const s = scale === "mean" ? meanScale((await mask.ref.data()) as Float32Array) : scale;
+      if (!this.vg) this.vg = makeValueAndGrad((p: Params, i: ModelInputs, tg: np.Array, m: np.Array, sc: np.Array) => scaledNll(p, i, tg, m, sc, this.config));
+      const [v, g] = await this.vg(params, inp, targets, mask, np.array([s]));
       return [(await v.data())[0], g];
     }
     const pf = await lm.paramFeeds(params);
     const x = await readInputs(inp);
     const tg = await readTargets(targets);
     const m = (await mask.data()) as Float32Array;
+    const s = scale === "mean" ? meanScale(m) : scale;
     const w = new Float32Array(m.length);
-    for (let i = 0; i < m.length; i++) w[i] = -m[i] * scale;
+    for (let i = 0; i < m.length; i++) w[i] = -m[i] * s;
     const r = await lm.vjp(pf, x, tg, w);
     let loss = 0;
     for (let i = 0; i < w.length; i++) if (w[i] !== 0) loss += w[i] * r.logp[i];
     return [loss, lm.gradTree(r.grads)];
   }
 
-  /** Summed target NLL (sum over mask of -logp) at `params` (not consumed); consumes the rest. */
-  async nllSum(params: Params, inp: ModelInputs, targets: np.Array, mask: np.Array): Promise<number> {
+  /**
+   * Target NLL at `params` (not consumed), summed over the mask ("sum") or its masked mean
+   * ("mean"); consumes the rest.
+   */
+  async nll(params: Params, inp: ModelInputs, targets: np.Array, mask: np.Array, reduce: "sum" | "mean" = "sum"): Promise<number> {
     const lm = await this.ort.get();
     if (!lm) {
-      if (!this.lossFn) this.lossFn = jit((p: Params, i: ModelInputs, tg: np.Array, m: np.Array, s: np.Array) => scaledNll(p, i, tg, m, s, this.config)) as never;
-      return (await this.lossFn!(tree.ref(params), inp, targets, mask, np.array([1])).data())[0];
+      const s = reduce === "mean" ? meanScale((await mask.ref.data()) as Float32Array) : 1;
+      if (!this.lossFn) this.lossFn = jit((p: Params, i: ModelInputs, tg: np.Array, m: np.Array, sc: np.Array) => scaledNll(p, i, tg, m, sc, this.config)) as never;
+      return (await this.lossFn!(tree.ref(params), inp, targets, mask, np.array([s])).data())[0];
     }
     const pf = await lm.paramFeeds(params);
     const x = await readInputs(inp);
@@ -69,7 +83,7 @@ export class NllGradients {
     const lp = await lm.logprobs(pf, x, tg);
     let s = 0;
     for (let i = 0; i < m.length; i++) if (m[i] !== 0) s -= m[i] * lp[i];
-    return s;
+    return reduce === "mean" ? s * meanScale(m) : s;
   }
 
   dispose(): void {

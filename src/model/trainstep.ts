@@ -28,8 +28,7 @@ export class LmTrainer {
 
   /** Consumes the batch arrays; updates params and state in place. */
   async step(inp: ModelInputs, targets: np.Array, mask: np.Array, lr: number): Promise<StepResult> {
-    const tokens = ((await mask.ref.data()) as Float32Array).reduce((a, b) => a + b, 0);
-    const [loss, grads] = await this.nll.valueAndGrad(this.params, inp, targets, mask, 1 / Math.max(tokens, 1));
+    const [loss, grads] = await this.nll.valueAndGrad(this.params, inp, targets, mask, "mean");
     const r = this.opt.step(this.params, grads, this.state, lr);
     this.params = r.params;
     this.state = r.state;
@@ -38,8 +37,7 @@ export class LmTrainer {
 
   /** Masked mean NLL of a batch (consumed) under the current params. */
   async evalLoss(inp: ModelInputs, targets: np.Array, mask: np.Array): Promise<number> {
-    const tokens = ((await mask.ref.data()) as Float32Array).reduce((a, b) => a + b, 0);
-    return (await this.nll.nllSum(this.params, inp, targets, mask)) / Math.max(tokens, 1);
+    return this.nll.nll(this.params, inp, targets, mask, "mean");
   }
 
   dispose(): void {

@@ -56,8 +56,7 @@ export async function formatWarmup(params: Params, mc: ModelConfig, tok: TextTok
       const b = buildBatch(seqs, mc, { pad: "right", length: T, padId: tok.ids.pad, imageTokenId: tok.ids.image });
       const mask = lossMaskFrom(seqs, T, seqs.map((q) => q.promptLength));
       // The masked mean NLL over the batch's target tokens.
-      const tokens = ((await mask.ref.data()) as Float32Array).reduce((a, x) => a + x, 0);
-      const [loss, grads] = await nll.valueAndGrad(params, b.inputs, b.targets, mask, 1 / Math.max(tokens, 1));
+      const [loss, grads] = await nll.valueAndGrad(params, b.inputs, b.targets, mask, "mean");
       const r = opt.step(params, grads, state, o.lr);
       params = r.params;
       state = r.state;

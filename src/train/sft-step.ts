@@ -67,7 +67,7 @@ export class SftStepper {
 
   /** Summed target NLL of a micro-batch (consumed) under the current params. */
   nllSum(m: MicroBatch): Promise<number> {
-    return this.nll.nllSum(this.params, m.inputs, m.targets, m.mask);
+    return this.nll.nll(this.params, m.inputs, m.targets, m.mask);
   }
 
   /** Optimizer moments as named arrays ("m.<param>", "v.<param>", "step") for a checkpoint; nothing consumed except the step scalar's. */
