@@ -5,7 +5,7 @@
  * call (~22 MB for the reference model, milliseconds) and gradients copied back as a tree.
  */
 import { numpy as np } from "../jax";
-import type { ModelConfig } from "../config";
+import { patchDim, type ModelConfig } from "../config";
 import { namedParams, paramsFromNamed, type Params } from "../params";
 import type { ModelInputs } from "../transformer";
 import { scatterAddRows } from "../grad";
@@ -101,7 +101,7 @@ export class OrtLm {
     const half = this.config.dModel / this.config.nHeads / 2;
     return {
       tokens: this.i32(x.tokens, [x.B, x.T]),
-      patches: this.f32(x.patches, [x.patchRows, x.patches.length / Math.max(1, x.patchRows)]),
+      patches: this.f32(x.patches, [x.patchRows, patchDim(this.config)]),
       imageIndex: this.i32(x.imageIndex, [x.B, x.T]),
       isImage: this.f32(x.isImage, [x.B, x.T, 1]),
       keyMask: this.f32(x.keyMask, [x.B, x.T]),
