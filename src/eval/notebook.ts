@@ -11,6 +11,8 @@ import { checkpointFingerprint } from "../curate/policies";
 import { listCheckpoints } from "../train/runs";
 import type { Figure, Trace } from "../viz/plotly";
 import { BENCHMARKS } from "./benchmarks";
+// Re-exported: notebook 05 imports it from here.
+export { chanceAccuracy, constantLetter } from "./baselines";
 import type { Comparison } from "./compare";
 import { findPaperRow, type PaperRow } from "./paper";
 import type { Report } from "./report";
@@ -92,12 +94,6 @@ export function discoverModels(o: { preset: string; baseDir: string; runsRoot?: 
   const rank = (s: string) => (s === "sft" ? 0 : s === "grpo" ? 1 : 2);
   found.sort((a, b) => rank(a.stage) - rank(b.stage) || (a.stage < b.stage ? -1 : 1));
   return [...out, ...found];
-}
-
-/** Accuracy (percent) of a uniform guess over each item's options: the floor to compare with. */
-export function chanceAccuracy(items: Pick<Item, "options">[]): number {
-  if (items.length === 0) return NaN;
-  return (100 * items.reduce((s, it) => s + 1 / Math.max(1, Object.keys(it.options).length), 0)) / items.length;
 }
 
 function benchLabel(id: string): string {
