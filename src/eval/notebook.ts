@@ -13,6 +13,7 @@ import type { Figure, Trace } from "../viz/plotly";
 import { BENCHMARKS } from "./benchmarks";
 // Re-exported: notebook 05 imports it from here.
 export { chanceAccuracy, constantLetter } from "./baselines";
+import type { ConstantLetter } from "./baselines";
 import type { Comparison } from "./compare";
 import { findPaperRow, type PaperRow } from "./paper";
 import type { Report } from "./report";
@@ -120,10 +121,10 @@ export function paperRowsFor(reports: LabelledReport[], rows: PaperRow[], extra:
 
 /**
  * The results table as the paper prints it: one row per model (ours, then the paper's rows, then
- * chance), one column per benchmark evaluated (percent, one decimal). Only benchmarks with a
+ * chance and the best constant-letter predictor), one column per benchmark evaluated (percent, one decimal). Only benchmarks with a
  * paper column get paper figures; the others are left empty there.
  */
-export function resultsRows(reports: LabelledReport[], paperRows: PaperRow[], chance: Record<string, number> = {}): Record<string, unknown>[] {
+export function resultsRows(reports: LabelledReport[], paperRows: PaperRow[], chance: Record<string, number> = {}, constant: Record<string, ConstantLetter> = {}): Record<string, unknown>[] {
   const ids: string[] = [];
   for (const { report } of reports) for (const s of report.summaries) if (!ids.includes(s.benchmark)) ids.push(s.benchmark);
   const rows: Record<string, unknown>[] = [];
@@ -145,6 +146,12 @@ export function resultsRows(reports: LabelledReport[], paperRows: PaperRow[], ch
     for (const id of ids) row[benchLabel(id)] = r1(chance[id]);
     rows.push(row);
   }
+  if (Object.keys(constant).length) {
+    const which = ids.filter((id) => constant[id]).map((id) => `${benchLabel(id)}: ${constant[id].letter}`).join(", ");
+    const row: Record<string, unknown> = { model: "best constant letter", source: `always the most frequent gold letter (${which})` };
+    for (const id of ids) row[benchLabel(id)] = constant[id] ? r1(constant[id].accuracy) : null;
+    rows.push(row);
+  }
   return rows;
 }
 
@@ -153,10 +160,11 @@ const PAPER = ["#9ecae1", "#fc9272", "#a1d99b", "#bcbddc", "#c49c94"];
 
 /**
  * Grouped bars per benchmark: each of our models (solid, with its 95% bootstrap interval) and the
- * paper's rows (hatched, lighter), values printed on the bars, plus a dashed chance line per benchmark. Benchmarks without a paper
+ * paper's rows (hatched, lighter), values printed on the bars, plus a dashed chance line and a dotted
+ * best-constant-letter line per benchmark. Benchmarks without a paper
  * column show only ours.
  */
-export function comparisonFigure(reports: LabelledReport[], paperRows: PaperRow[], o: { chance?: Record<string, number>; title?: string } = {}): Figure {
+export function comparisonFigure(reports: LabelledReport[], paperRows: PaperRow[], o: { chance?: Record<string, number>; constant?: Record<string, ConstantLetter>; title?: string } = {}): Figure {
   const ids: string[] = [];
   for (const { report } of reports) for (const s of report.summaries) if (!ids.includes(s.benchmark)) ids.push(s.benchmark);
   const x = ids.map(benchLabel);
@@ -213,6 +221,15 @@ export function comparisonFigure(reports: LabelledReport[], paperRows: PaperRow[
       shapes.push({ type: "line", layer: "below", xref: "x", yref: "y", x0: k - 0.45, x1: k + 0.45, y0: y, y1: y, line: { color: "#000", width: 2, dash: "dash" } });
     });
     data.push({ type: "scatter", mode: "lines", name: "chance (uniform guess)", x: [null], y: [null], line: { color: "#000", width: 2, dash: "dash" }, hoverinfo: "skip" });
+  }
+  // The best constant-letter predictor: a dotted line, which a model stuck on one letter sits at (or under).
+  if (o.constant && Object.keys(o.constant).length) {
+    ids.forEach((id, k) => {
+      const y = r1(o.constant![id]?.accuracy);
+      if (y === null) return;
+      shapes.push({ type: "line", layer: "below", xref: "x", yref: "y", x0: k - 0.45, x1: k + 0.45, y0: y, y1: y, line: { color: "#e377c2", width: 2, dash: "dot" } });
+    });
+    data.push({ type: "scatter", mode: "lines", name: "best constant letter", x: [null], y: [null], line: { color: "#e377c2", width: 2, dash: "dot" }, hoverinfo: "skip" });
   }
   return {
     data,
