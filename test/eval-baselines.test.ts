@@ -6,6 +6,7 @@ import type { Item } from "../src/data/item";
 import { ABLATION_RECIPES, benchmarkVerdicts, paperRowsForRecipes, paperTraining, verdictTable } from "../src/eval/ablation-table";
 import { chanceAccuracy, constantLetter, constantLetterRecords, fixedSample, goldLetterCounts, isYesNo, letterDistribution, yesNoShares } from "../src/eval/baselines";
 import { loadBenchmarks } from "../src/eval/benchmarks";
+import { letterDistributionFigure } from "../src/eval/notebook";
 import { itemHash } from "../src/eval/harness";
 import { PAPER_COLUMNS, parsePaperCsv } from "../src/eval/paper";
 import { mcnemarExact } from "../src/eval/stats";
@@ -95,6 +96,17 @@ describe("baselines (synthetic items)", () => {
     assert.equal(table[0]["constant letter"], "A 60");
     assert.throws(() => benchmarkVerdicts({ records: model, items: {} }), /no items given for benchmark 't'/);
   });
+});
+
+test("letterDistributionFigure: gold first, one stacked trace per letter, shares in percent", () => {
+  const items = Array.from({ length: 4 }, (_, i) => yn(i, i < 3 ? "A" : "B"));
+  const stuck = recordsOf("t", items, () => "A");
+  const mixed = recordsOf("t", items, (i) => (i === 0 ? null : "B"));
+  const fig = letterDistributionFigure([{ name: "RL(text)", records: stuck }, { name: "SFT(text)", records: mixed }], "t", items);
+  assert.deepEqual(fig.data.map((t) => t.name), ["A", "B", "none"]);
+  assert.deepEqual(fig.data[0].x, ["gold answers", "RL(text)", "SFT(text)"]);
+  assert.deepEqual(fig.data.map((t) => t.y), [[75, 100, 0], [25, 0, 75], [0, 0, 25]]);
+  assert.equal(fig.layout?.barmode, "stack");
 });
 
 describe("the paper's rows for our recipes", () => {

@@ -13,7 +13,7 @@ import type { Figure, Trace } from "../viz/plotly";
 import { BENCHMARKS } from "./benchmarks";
 // Re-exported: notebook 05 imports it from here.
 export { chanceAccuracy, constantLetter } from "./baselines";
-import type { ConstantLetter } from "./baselines";
+import { letterDistribution, type ConstantLetter } from "./baselines";
 import type { Comparison } from "./compare";
 import { findPaperRow, type PaperRow } from "./paper";
 import type { Report } from "./report";
@@ -363,4 +363,47 @@ export function shortPath(dir: string): string {
   const parts = resolve(dir).split(/[\\/]/);
   const i = parts.lastIndexOf("runs");
   return i >= 0 ? parts.slice(i).join("/") : basename(dir);
+}
+
+const LETTER_COLORS: Record<string, string> = { A: "#1f77b4", B: "#ff7f0e", C: "#2ca02c", D: "#d62728", E: "#9467bd", none: "#bbbbbb" };
+
+/**
+ * The answer-letter distribution of each row on one benchmark, as stacked bars (percent of its
+ * answers per letter, unreadable answers as "none"), with the gold distribution as the first bar:
+ * a row that collapsed onto one letter is one solid bar.
+ */
+export function letterDistributionFigure(rows: { name: string; records: ResultRecord[] }[], benchmark: string, items: Item[], o: { title?: string } = {}): Figure {
+  const gold: Record<string, number> = {};
+  for (const it of items) gold[it.answer_label] = (gold[it.answer_label] ?? 0) + 1;
+  const bars = [{ name: "gold answers", counts: gold }, ...rows.map((r) => ({ name: r.name, counts: letterDistribution(r.records.filter((x) => x.benchmark === benchmark))[benchmark] ?? {} }))];
+  const keys = [...new Set(bars.flatMap((b) => Object.keys(b.counts)))].sort((a, b) => (a === "none" ? 1 : b === "none" ? -1 : a < b ? -1 : 1));
+  const x = bars.map((b) => b.name);
+  const data: Trace[] = keys.map((k, i) => {
+    const y = bars.map((b) => {
+      const total = Object.values(b.counts).reduce((a, n) => a + n, 0);
+      return total ? Math.round((1000 * (b.counts[k] ?? 0)) / total) / 10 : 0;
+    });
+    return {
+      type: "bar",
+      name: k,
+      x,
+      y,
+      text: y.map((v) => (v >= 5 ? `${k} ${v.toFixed(0)}%` : "")),
+      textposition: "inside",
+      marker: { color: LETTER_COLORS[k] ?? ["#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"][i % 5] },
+      hovertemplate: `%{x}: ${k} %{y:.1f}%<extra></extra>`,
+    };
+  });
+  const label = BENCHMARKS.find((b) => b.id === benchmark)?.label ?? benchmark;
+  return {
+    data,
+    layout: {
+      title: { text: o.title ?? `Answer letters on ${label}: gold vs each row` },
+      barmode: "stack",
+      yaxis: { title: { text: "share of answers (%)" }, range: [0, 100] },
+      legend: { orientation: "h", y: -0.2 },
+      margin: { t: 60, b: 120 },
+      height: 420,
+    },
+  };
 }
