@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { Item } from "../src/data/item";
-import { ABLATION_RECIPES, benchmarkVerdicts, paperRowsForRecipes, paperTraining, verdictTable } from "../src/eval/ablation-table";
+import { ABLATION_RECIPES, acrossSeeds, benchmarkVerdicts, paperRowsForRecipes, paperTraining, verdictTable } from "../src/eval/ablation-table";
 import { chanceAccuracy, constantLetter, constantLetterRecords, fixedSample, goldLetterCounts, isYesNo, letterDistribution, yesNoShares } from "../src/eval/baselines";
 import { loadBenchmarks } from "../src/eval/benchmarks";
 import { letterDistributionFigure } from "../src/eval/notebook";
@@ -96,6 +96,12 @@ describe("baselines (synthetic items)", () => {
     assert.equal(table[0]["constant letter"], "A 60");
     assert.throws(() => benchmarkVerdicts({ records: model, items: {} }), /no items given for benchmark 't'/);
   });
+});
+
+test("acrossSeeds: mean, sample std and range per benchmark; blind only when every seed has one", () => {
+  const v = (benchmark: string, accuracy: number, blind: number | null) => ({ benchmark, accuracy, blind_accuracy: blind }) as never;
+  const s = acrossSeeds([[v("slake", 60, 50), v("vqa-rad", 50, null)], [v("slake", 70, 52)], [v("slake", 80, 54)]]);
+  assert.deepEqual(s.map((x) => [x.benchmark, x.seeds, x.mean, x.std, x.min, x.max, x.blind_mean]), [["slake", 3, 70, 10, 60, 80, 52], ["vqa-rad", 1, 50, 0, 50, 50, null]]);
 });
 
 test("letterDistributionFigure: gold first, one stacked trace per letter, shares in percent", () => {

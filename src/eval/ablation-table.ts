@@ -15,6 +15,7 @@ import { chanceAccuracy, constantLetter, constantLetterRecords, letterDistributi
 import { compareRecords } from "./compare";
 import { loadPaperResults, PAPER_COLUMNS, type PaperRow } from "./paper";
 import { summarize } from "./report";
+import { mean, sampleStd } from "./stats";
 import type { ResultRecord } from "./store";
 
 /** The rows of the paper's ablation table, in its order, by our names. */
@@ -140,4 +141,38 @@ export function verdictTable(rows: { name: string; verdicts: BenchmarkVerdict[] 
       letters: Object.entries(v.letters).map(([l, n]) => `${l}:${n}`).join(" "),
     })),
   );
+}
+
+export interface SeedSpread {
+  benchmark: string;
+  seeds: number;
+  /** Percent: mean and sample standard deviation of the seeds' accuracies (and of their blind runs where every seed has one). */
+  mean: number;
+  std: number;
+  min: number;
+  max: number;
+  blind_mean: number | null;
+  blind_std: number | null;
+}
+
+/** Mean and spread over seeds of one recipe: `perSeed[s]` is seed s's verdicts (benchmarks matched by id). */
+export function acrossSeeds(perSeed: BenchmarkVerdict[][]): SeedSpread[] {
+  const ids: string[] = [];
+  for (const vs of perSeed) for (const v of vs) if (!ids.includes(v.benchmark)) ids.push(v.benchmark);
+  return ids.map((benchmark) => {
+    const vs = perSeed.map((s) => s.find((v) => v.benchmark === benchmark)).filter((v): v is BenchmarkVerdict => !!v);
+    const acc = vs.map((v) => v.accuracy);
+    const blind = vs.map((v) => v.blind_accuracy);
+    const allBlind = blind.every((b): b is number => b !== null);
+    return {
+      benchmark,
+      seeds: vs.length,
+      mean: mean(acc),
+      std: sampleStd(acc),
+      min: Math.min(...acc),
+      max: Math.max(...acc),
+      blind_mean: allBlind && blind.length ? mean(blind as number[]) : null,
+      blind_std: allBlind && blind.length ? sampleStd(blind as number[]) : null,
+    };
+  });
 }
