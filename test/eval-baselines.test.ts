@@ -7,7 +7,7 @@ import { ABLATION_RECIPES, acrossSeeds, benchmarkVerdicts, paperRowsForRecipes, 
 import { chanceAccuracy, constantLetter, constantLetterRecords, fixedSample, goldLetterCounts, isYesNo, letterDistribution, yesNoShares } from "../src/eval/baselines";
 import { loadBenchmarks } from "../src/eval/benchmarks";
 import { letterDistributionFigure } from "../src/eval/notebook";
-import { itemHash } from "../src/eval/harness";
+import { itemHash } from "../src/data/item";
 import { PAPER_COLUMNS, parsePaperCsv } from "../src/eval/paper";
 import { mcnemarExact } from "../src/eval/stats";
 import type { ResultRecord } from "../src/eval/store";

@@ -8,8 +8,7 @@
  * The constant-letter predictor also comes as result records, so that compareRecords pairs a model
  * with it item by item (exact McNemar) exactly as it pairs two models.
  */
-import type { Item } from "../data/item";
-import { itemHash } from "./harness";
+import { itemHash, type Item } from "../data/item";
 import { mulberry32, wilson } from "./stats";
 import type { ResultRecord } from "./store";
 
