@@ -1,27 +1,17 @@
 // `medvlthinker data pool`: the ablation's training pools from the command line.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { promisify } from "node:util";
 import { loadPath } from "../src/data/registry";
 import { hasSharedData } from "../src/paths";
+import { runCli } from "./helpers/run-cli";
 
-const exec = promisify(execFile);
-const BIN = join(import.meta.dirname, "..", "bin", "medvlthinker.js");
 const tmp = mkdtempSync(join(tmpdir(), "data-pool-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await exec(process.execPath, [BIN, ...args], { timeout: 180_000, maxBuffer: 64 << 20 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e: any) {
-    return { code: e.code ?? -1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
-  }
-}
+const cli = (args: string[]) => runCli(args, { timeoutMs: 180_000 });
 
 test("data pool: an unknown name or output type is a message", { timeout: 60_000 }, async () => {
   const a = await cli(["data", "pool", "mixed"]);

@@ -1,31 +1,21 @@
 // `medvlthinker eval --checkpoint DIR`: an embedded checkpoint through the same harness, flags and
 // run folders as a served model; --ignore-images gives the blind run its own folder.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { promisify } from "node:util";
 import { embeddedPolicyName } from "../src/curate/policies";
 import { initEngine } from "../src/model/engine";
 import { EmbeddedModel } from "../src/model/model";
 import { TextTokenizer } from "../src/model/tokenizer";
 import { dataRoot, hasSharedData } from "../src/paths";
+import { runCli } from "./helpers/run-cli";
 
-const exec = promisify(execFile);
-const BIN = join(import.meta.dirname, "..", "bin", "medvlthinker.js");
 const tmp = mkdtempSync(join(tmpdir(), "eval-checkpoint-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await exec(process.execPath, [BIN, ...args], { timeout: 120_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e: any) {
-    return { code: e.code ?? -1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
-  }
-}
+const cli = (args: string[]) => runCli(args, { timeoutMs: 120_000 });
 
 test("bad --checkpoint use fails with a message before any work", { timeout: 60_000 }, async () => {
   const a = await cli(["eval", "--checkpoint", join(tmp, "nothing"), "--benchmarks", "vqa-rad"]);
