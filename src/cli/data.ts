@@ -5,6 +5,7 @@
  * Bad input throws DataError (file, record, field); the CLI prints it and exits 1.
  */
 import { parseArgs } from "node:util";
+import { checkImages } from "../data/images";
 import { writeItemsJsonl } from "../data/jsonl";
 import { excludeOverlap, overlapReport } from "../data/overlap";
 import { writeParquetItems } from "../data/parquet";
@@ -48,11 +49,19 @@ async function stats(args: string[]): Promise<number> {
       bySource.get(it.dataset_name)!.push(it);
     }
     if (!bySource.size) bySource.set(r.name, []);
-    for (const [src, items] of bySource) out.push({ input: p, skipped: r.skipped.length, ...sourceStats(src, items) });
+    for (const [src, items] of bySource) out.push({ input: p, skipped: r.skipped.length, ...sourceStats(src, items), images: await checkImages(items) });
   }
+  const badImages = out.reduce((a, s) => a + s.images.missing + s.images.corrupt, 0);
   if (values.json) console.log(JSON.stringify(out, null, 2));
-  else for (const s of out) console.log(`${formatStats(s)}${s.skipped ? `\n  skipped records: ${s.skipped}` : ""}`);
-  return 0;
+  else {
+    for (const s of out) {
+      const im = s.images;
+      const imageLine = im.checked ? `\n  images: ${im.checked} checked, ${im.missing} missing, ${im.corrupt} corrupt${im.problems.map((m) => `\n    ${m}`).join("")}` : "";
+      console.log(`${formatStats(s)}${imageLine}${s.skipped ? `\n  skipped records: ${s.skipped}` : ""}`);
+    }
+  }
+  if (badImages) console.error(`error: ${badImages} images are missing or cannot be decoded (listed above)`);
+  return badImages ? 1 : 0;
 }
 
 async function convert(args: string[]): Promise<number> {
@@ -69,7 +78,7 @@ async function convert(args: string[]): Promise<number> {
   if (out.endsWith(".parquet")) {
     const rg = values["row-group-size"] ? Number(values["row-group-size"]) : undefined;
     if (rg !== undefined && !(Number.isInteger(rg) && rg > 0)) throw configError(`--row-group-size must be a positive integer`);
-    n = await writeParquetItems(out, r.items, { rowGroupSize: rg, embedImages: !values["no-embed-images"] });
+    n = await writeParquetItems(out, r.items, { rowGroupSize: rg, embedImages: !values["no-embed-images"], verifyImages: !values["no-embed-images"] });
   } else if (out.endsWith(".jsonl")) {
     n = writeItemsJsonl(out, r.items, { embedImages: false });
   } else throw configError(`--out must end in .parquet or .jsonl; got '${out}'`);

@@ -15,7 +15,7 @@ import { loadMedXpertQaMm } from "./medxpertqa-mm";
 import { readParquetItems } from "./parquet";
 import { loadPubMedQaOriginal } from "./pubmedqa";
 import { loadSlake } from "./slake";
-import { Collector, parseJsonl, readJson, readText, type SkippedRecord } from "./source";
+import { Collector, emptyFile, IndexRegistry, jsonlLines, readJson, type SkippedRecord } from "./source";
 import { loadVqaRad } from "./vqarad";
 
 export type { SkippedRecord } from "./source";
@@ -110,7 +110,18 @@ function fileInFolder(dir: string): string {
 export function sniffFormat(file: string): SniffedFormat {
   if (file.endsWith(".parquet")) return "parquet";
   if (file.endsWith(".jsonl")) {
-    const first = parseJsonl(file, readText(file)).find((l) => l.value && typeof l.value === "object");
+    // Streamed: only the lines up to the first record are read.
+    let first: { line: number; value?: unknown } | undefined;
+    let lines = 0;
+    for (const l of jsonlLines(file)) {
+      lines++;
+      if (l.value && typeof l.value === "object") {
+        first = l;
+        break;
+      }
+      if (l.error && lines === 1) throw l.error;
+    }
+    if (lines === 0) throw emptyFile(file);
     const r = (first?.value ?? {}) as Record<string, unknown>;
     if ("answer_label" in r) return "interchange-jsonl";
     if ("label" in r && Array.isArray(r.options)) return "medxpertqa-mm-jsonl";
@@ -159,7 +170,8 @@ export async function loadPath(path: string, opts: LoadOptions = {}): Promise<Lo
   if (shards.length) {
     // An HF dataset download: every shard, streamed one row group at a time.
     const c = new Collector(abs, !!opts.skipBad);
-    for (const f of shards) for await (const chunk of readParquetItems(f, { skipBad: !!opts.skipBad, skipped: c.skipped })) c.items.push(...chunk);
+    const indices = new IndexRegistry();
+    for (const f of shards) for await (const chunk of readParquetItems(f, { skipBad: !!opts.skipBad, skipped: c.skipped, indices })) c.items.push(...chunk);
     return finish(basename(abs), c, opts, shards.length > 1 ? [`read ${shards.length} parquet shards`] : []);
   }
   const file = isDir ? fileInFolder(abs) : abs;
