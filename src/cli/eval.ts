@@ -4,7 +4,7 @@
  * A thin layer over src/eval (the same calls a notebook makes).
  */
 import { parseArgs } from "node:util";
-import { defined, int, num, readConfigFile } from "./args";
+import { defined, int, LONG_RUN_FLAGS, LONG_RUN_HELP, longRunOptions, num, readConfigFile } from "./args";
 import { runInterruptible } from "./interrupt";
 import { compareRuns } from "../eval/compare";
 import { BENCHMARKS, expandBenchmarks } from "../eval/benchmarks";
@@ -44,7 +44,8 @@ options (defaults: the published protocol):
   --timeout S           per-request timeout in seconds (600)
   --paper-model TEXT    the paper row to show beside ours, e.g. "MedVLThinker-7B RL(m23k)"
   --config FILE         a JSON eval config; flags override its fields
-  --no-progress         no progress bar`;
+${LONG_RUN_HELP}
+  --debug               print the stack trace of an error`;
 
 async function runCompare(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { flips: { type: "boolean" }, help: { type: "boolean", short: "h" } } });
@@ -98,7 +99,7 @@ export async function run(argv: string[]): Promise<number> {
       timeout: { type: "string" },
       "paper-model": { type: "string" },
       config: { type: "string" },
-      "no-progress": { type: "boolean" },
+      ...LONG_RUN_FLAGS,
       help: { type: "boolean", short: "h" },
     },
   });
@@ -153,7 +154,7 @@ export async function run(argv: string[]): Promise<number> {
     promptOptions: { realNewline: config.prompt?.realNewline, ignoreImages: config.prompt?.ignoreImages, instruction: config.prompt?.instruction },
   });
   return runInterruptible("interrupted: saving what arrived; rerun the same command to resume", async (signal) => {
-    const result = await runEval(config, policy, { signal, progress: !values["no-progress"] });
+    const result = await runEval(config, policy, { signal, ...longRunOptions(values) });
     console.log(report(result).text);
     console.log(`results: ${result.dir}`);
     if (result.missing > 0) {

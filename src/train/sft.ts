@@ -11,6 +11,7 @@
  * it, so `resume` replays exactly the steps an uninterrupted run would take.
  * The CLI (`medvlthinker train sft`) and notebook 03 both call runSft.
  */
+import { withRunLock } from "../run-lock";
 import { join } from "node:path";
 import { numpy as np } from "../model/jax";
 import { buildBatch, lossMaskFrom, type Sequence } from "../model/batch";
@@ -89,6 +90,8 @@ export interface SftRunOptions {
   onStep?: (m: SftMetrics) => void | Promise<void>;
   /** Notes (data report lines, checkpoints); default console.error. */
   log?: (message: string) => void;
+  /** When another process holds the run folder: wait for it (true, or at most ms) instead of failing. */
+  wait?: boolean | number;
 }
 
 export interface SftResult {
@@ -250,6 +253,13 @@ async function initialModel(cfg: SftConfig, log: (m: string) => void): Promise<{
 
 /** Train (or resume) one SFT run. Same call from the CLI and notebooks. */
 export async function runSft(input: SftConfigInput | SftConfig, opts: SftRunOptions = {}): Promise<SftResult> {
+  const cfg = parseSftConfig(input);
+  checkConfigFiles(cfg);
+  // One process at a time in a run folder (src/run-lock.ts).
+  return withRunLock(cfg.out, { wait: opts.wait, log: opts.log }, () => runSftLocked(cfg, opts));
+}
+
+async function runSftLocked(input: SftConfigInput | SftConfig, opts: SftRunOptions): Promise<SftResult> {
   // 1. Everything that can be wrong with the config fails here, before any work.
   const cfg = parseSftConfig(input);
   checkConfigFiles(cfg);
