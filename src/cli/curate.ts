@@ -138,6 +138,9 @@ export async function run(argv: string[]): Promise<number> {
   } as CurateConfigInput;
   if (embedded) delete (config as Record<string, unknown>).model; // the policy names itself (checkpoint fingerprint)
   if (!config.data) throw new ConfigError("--data is required (a dataset name such as vqa-rad, or a path)");
+
+  if (!embedded && !baseURL) throw new ConfigError("--base-url is required with --policy http (e.g. http://127.0.0.1:8000/v1)");
+  if (!embedded && !config.model) throw new ConfigError("--model is required with --policy http (the name the server serves)");
   // The whole config is validated before any work (an embedded model warms up for a minute).
   checkCurationInputs(parseCurateConfig(config));
 

@@ -23,12 +23,18 @@ import { confineItemImages, decodeUtf8, IndexRegistry, type SkippedRecord } from
  * and the older LZ4. Listed in the README; LZO is not read.
  */
 export const PARQUET_CODECS = ["UNCOMPRESSED", "SNAPPY", "ZSTD", "GZIP", "BROTLI", "LZ4_RAW", "LZ4"] as const;
+// An empty page (an all-null column in a v2 page) compresses to a codec's empty frame, e.g. LZ4's
+// single 0x00 token, which hyparquet-compressors 1.1.2's LZ4 reader rejects: nothing to decode.
+const orEmpty =
+  (f: (input: Uint8Array, outputLength: number) => Uint8Array) =>
+  (input: Uint8Array, outputLength: number): Uint8Array =>
+    outputLength === 0 ? new Uint8Array(0) : f(input, outputLength);
 const DECOMPRESSORS: Compressors = {
-  ZSTD: (input) => decompressZstd(input),
-  GZIP: decompressGzip,
-  BROTLI: decompressBrotli,
-  LZ4: decompressLz4,
-  LZ4_RAW: decompressLz4Raw,
+  ZSTD: orEmpty((input) => decompressZstd(input)),
+  GZIP: orEmpty(decompressGzip),
+  BROTLI: orEmpty(decompressBrotli),
+  LZ4: orEmpty(decompressLz4),
+  LZ4_RAW: orEmpty(decompressLz4Raw),
 };
 
 /** Strings must be UTF-8: a bad byte is an error naming the file, never a silent U+FFFD. */
