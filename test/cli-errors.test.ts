@@ -2,7 +2,7 @@
 // the long commands share flag names, and a config is validated before any work.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -74,16 +74,22 @@ test("an unknown flag: one line naming the command and pointing to --help; the l
 test("curate --config given a training config is rejected before any work (no model warm-up)", { timeout: 90_000 }, async () => {
   const f = join(dir, "sft.json");
   writeFileSync(f, JSON.stringify({ preset: "smoke", out: join(dir, "sft-run"), train: { epochs: 1 } }));
-  const r = await cli(["curate", "--policy", "embedded", "--config", f, "--data", "vqa-rad"], { MEDVLTHINKER_SMOKE: "1" });
+  // A root with no base model yet: any warm-up would have to build one under root/runs.
+  const root = mkdtempSync(join(tmpdir(), "mvt-cli-root-"));
+  const env = { MEDVLTHINKER_SMOKE: "1", MEDVLTHINKER_ROOT: root, MEDVLTHINKER_DATA: join(REPO_ROOT, "..", "shared", "data") };
+  const r = await cli(["curate", "--policy", "embedded", "--config", f, "--data", "vqa-rad"], env);
   assert.equal(r.code, 1);
   oneLine(r.stderr);
   assert.match(r.stderr, /looks like a training config \(it has preset, train\)/);
   assert.ok(r.ms < 30_000, `took ${r.ms} ms`);
+  assert.ok(!existsSync(join(root, "runs")), "no model was built or loaded");
   // An invalid curate config is also refused before the warm-up.
   const g = join(dir, "bad-curate.json");
   writeFileSync(g, JSON.stringify({ data: ["vqa-rad"], k: 0 }));
-  const b = await cli(["curate", "--policy", "embedded", "--config", g], { MEDVLTHINKER_SMOKE: "1" });
+  const b = await cli(["curate", "--policy", "embedded", "--config", g], env);
   assert.equal(b.code, 1);
   assert.match(b.stderr, /invalid curate config:\n\s+k: /);
   assert.doesNotMatch(b.stderr, /warm|pretrain|\n\s+at /i);
+  assert.ok(!existsSync(join(root, "runs")), "no model was built or loaded");
+  rmSync(root, { recursive: true, force: true });
 });

@@ -112,7 +112,7 @@ export function checkCurationInputs(config: CurateConfig): void {
   for (const entry of [...config.data, ...config.excludeOverlap]) {
     if (existsSync(entry)) continue;
     const name = entry.replace(/:(train|test|all)$/, "");
-    if (!isDatasetName(name)) throw new ConfigError(`data '${entry}' is neither a dataset name (${DATASET_NAMES.join(", ")}) nor an existing file or folder`);
+    if (!isDatasetName(name)) throw new ConfigError(`data '${entry}': no such file or folder, and not a dataset name (${DATASET_NAMES.join(", ")})`);
     const file = join(root, DATASETS[name].path);
     if (!existsSync(file)) throw new ConfigError(`data '${entry}': dataset file ${file} is not there (set --data-root or $MEDVLTHINKER_DATA)`);
   }
