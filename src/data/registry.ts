@@ -28,6 +28,11 @@ export interface LoadOptions {
   skipBad?: boolean;
   /** Read image bytes into ImageRef.bytes (otherwise only `path` is set and bytes are read on use). */
   decodeImages?: boolean;
+  /**
+   * Folders besides a dataset file's own that its image paths may point into (loadPath). Always
+   * allowed: the shared data folder and `root` (where a curated set made from it points).
+   */
+  imageRoots?: string[];
 }
 
 export interface LoadResult {
@@ -165,13 +170,14 @@ export function parquetShards(dir: string): string[] {
 export async function loadPath(path: string, opts: LoadOptions = {}): Promise<LoadResult> {
   const abs = resolve(path);
   if (!existsSync(abs)) throw new DataError(abs, "-", "(file)", "no such file or folder");
+  const imageRoots = [dataRoot(), ...(opts.root ? [resolve(opts.root)] : []), ...(opts.imageRoots ?? [])];
   const isDir = statSync(abs).isDirectory();
   const shards = isDir ? parquetShards(abs) : [];
   if (shards.length) {
     // An HF dataset download: every shard, streamed one row group at a time.
     const c = new Collector(abs, !!opts.skipBad);
     const indices = new IndexRegistry();
-    for (const f of shards) for await (const chunk of readParquetItems(f, { skipBad: !!opts.skipBad, skipped: c.skipped, indices })) c.items.push(...chunk);
+    for (const f of shards) for await (const chunk of readParquetItems(f, { skipBad: !!opts.skipBad, skipped: c.skipped, indices, imageRoots })) c.items.push(...chunk);
     return finish(basename(abs), c, opts, shards.length > 1 ? [`read ${shards.length} parquet shards`] : []);
   }
   const file = isDir ? fileInFolder(abs) : abs;
@@ -183,11 +189,11 @@ export async function loadPath(path: string, opts: LoadOptions = {}): Promise<Lo
   switch (fmt) {
     case "parquet": {
       const c = new Collector(file, b);
-      for await (const chunk of readParquetItems(file, { skipBad: b, skipped: c.skipped })) c.items.push(...chunk);
+      for await (const chunk of readParquetItems(file, { skipBad: b, skipped: c.skipped, imageRoots })) c.items.push(...chunk);
       return finish(stem, c, opts);
     }
     case "interchange-jsonl":
-      return finish(stem, readItemsJsonl(file, { skipBad: b }), opts);
+      return finish(stem, readItemsJsonl(file, { skipBad: b, imageRoots }), opts);
     case "medagents-jsonl":
       return finish(medAgentsName(file), loadMedAgentsJsonl(file, { datasetName: medAgentsName(file), split: fileSplit, skipBad: b }), opts);
     case "medmcqa-jsonl":
