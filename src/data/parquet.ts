@@ -38,7 +38,7 @@ const DECOMPRESSORS: Compressors = {
 };
 
 /** Strings must be UTF-8: a bad byte is an error naming the file, never a silent U+FFFD. */
-const PARSERS = { stringFromBytes: (bytes: Uint8Array) => bytes && decodeUtf8(bytes, "(parquet)", "-") };
+const PARSERS = { stringFromBytes: (bytes: Uint8Array) => bytes && decodeUtf8(bytes, "(parquet)", "a string column") };
 
 /** Text columns some writers store as plain BYTE_ARRAY (no UTF8 annotation): bytes -> text. */
 const TEXT_COLUMNS = ["question", "options", "answer_label", "answer", "reasoning", "dataset_name", "hash", "misc"];

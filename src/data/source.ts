@@ -44,7 +44,7 @@ export function decodeUtf8(bytes: Uint8Array, file: string, record: string | num
     return utf8.decode(bytes);
   } catch {
     const at = invalidUtf8At(bytes);
-    throw new DataError(file, record, "(text)", `not valid UTF-8 (byte ${at} of the ${record === "-" ? "file" : "line"}); save the file as UTF-8`);
+    throw new DataError(file, record, "(text)", `not valid UTF-8 (byte ${at} of the ${record === "-" ? "file" : /^line /.test(String(record)) ? "line" : "value"}); save the file as UTF-8`);
   }
 }
 
@@ -115,7 +115,6 @@ export function* jsonlLines(file: string, limit = maxLineBytes()): Generator<Jso
   let length = 0;
   let tooLong = false;
   let lineNo = 1;
-  let pos = 0;
   const finish = (): JsonlLine | null => {
     const at = `line ${lineNo}`;
     if (tooLong) return { line: lineNo, error: new DataError(file, at, "(line)", `longer than ${limit} bytes, the line limit that guards memory (set MEDVLTHINKER_MAX_LINE_BYTES to raise it)`) };
@@ -137,9 +136,9 @@ export function* jsonlLines(file: string, limit = maxLineBytes()): Generator<Jso
   };
   try {
     for (;;) {
-      const n = readSync(fd, chunk, 0, chunk.length, pos);
+      // Position null: read on from where the last read stopped, so a pipe (/dev/stdin) works too.
+      const n = readSync(fd, chunk, 0, chunk.length, null);
       if (n === 0) break;
-      pos += n;
       let start = 0;
       while (start < n) {
         const nl = chunk.indexOf(10, start);
