@@ -61,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /** Errors about the user's input or setup: print the message alone, no stack trace. */
-const USER_ERRORS = new Set(["DataError", "ConfigError", "CheckpointError", "PolicyConfigError", "RequestFailedError", "RunLockedError"]);
+const USER_ERRORS = new Set(["DataError", "ConfigError", "CheckpointError", "RequestFailedError", "RunLockedError"]);
 
 /**
  * One line for any error (the stack only with --debug or DEBUG=1): the user's mistakes say what

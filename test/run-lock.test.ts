@@ -93,11 +93,12 @@ test("training refuses a run folder another process holds, before any work", { t
   const out = join(dir, "sft");
   foreignHolder(out);
   const { runSft } = await import("../src/train/sft");
-  await assert.rejects(runSft({ preset: "smoke", out }, { progress: false, log: () => {} }), isLocked);
+  const { stageModels } = await import("../src/stages/models");
+  await assert.rejects(runSft({ preset: "smoke", out }, { progress: false, log: () => {}, models: stageModels }), isLocked);
   const { trainGrpo } = await import("../src/train/grpo");
   const gout = join(dir, "grpo");
   foreignHolder(gout);
-  await assert.rejects(trainGrpo({ preset: "smoke", out: gout }, { progress: false, log: () => {} }), isLocked);
+  await assert.rejects(trainGrpo({ preset: "smoke", out: gout }, { progress: false, log: () => {}, models: stageModels }), isLocked);
 });
 
 test("a results file holding duplicates says so, keeps the first of each, and the report shows it", () => {

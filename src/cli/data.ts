@@ -11,6 +11,7 @@ import { excludeOverlap, overlapReport } from "../data/overlap";
 import { writeParquetItems } from "../data/parquet";
 import { DATASET_NAMES, loadAny, type LoadOptions } from "../data/registry";
 import { formatStats, sourceStats } from "../data/stats";
+import { ConfigError } from "../errors";
 
 const USAGE = `usage:
   medvlthinker data stats <path-or-dataset>... [--json] [--split train|test|all] [--skip-bad] [--no-image-check]
@@ -23,7 +24,7 @@ MedMCQA / MedXpertQA-MM jsonl, PubMedQA ori_pqal.json, VQA-RAD json, SLAKE json,
 stats decodes every image and reports missing or corrupt ones (exit 1); --no-image-check skips that.`;
 
 function configError(msg: string): Error {
-  return Object.assign(new Error(msg), { name: "ConfigError" });
+  return new ConfigError(msg);
 }
 
 function loadOpts(v: Record<string, unknown>): LoadOptions {

@@ -141,7 +141,7 @@ async function curateLocked(configInput: CurateConfigInput | CurateConfig, polic
     if (open > 0) throw new Error(`data source '${s.id}' has ${open} open questions: the reward grades multiple-choice items only (use closedOnly)`);
   }
   const pool = sources.reduce((a, s) => a + s.items.length, 0);
-  if (pool === 0) throw Object.assign(new Error(`no items to curate in ${config.data.join(", ")} (split ${config.split})`), { name: "ConfigError" });
+  if (pool === 0) throw new ConfigError(`no items to curate in ${config.data.join(", ")} (split ${config.split})`);
 
   const run = await estimatePassCounts(sources, policy, config, { ...opts, log, meta: { ...(opts.meta ?? {}), sources: summaries } });
 

@@ -14,7 +14,8 @@
  */
 import { join } from "node:path";
 import type { Item } from "../data/item";
-import { itemHash, scrubUrl } from "../eval/harness";
+import { itemHash } from "../data/item";
+import { scrubUrl } from "../policy/secrets";
 import { withRunLock } from "../run-lock";
 import { createProgress } from "../viz/progress";
 import { runSamplingPool } from "../eval/pool";

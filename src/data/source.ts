@@ -16,11 +16,6 @@ export interface SkippedRecord {
   reason: string;
 }
 
-/** Upstream's item hash: sha256(question + answer), first 16 hex digits. */
-export function itemHash(question: string, answer: string): string {
-  return createHash("sha256").update(`${question}${answer}`).digest("hex").slice(0, 16);
-}
-
 /** Where the first invalid UTF-8 sequence starts in `buf` (-1 when the bytes are valid UTF-8). */
 export function invalidUtf8At(buf: Uint8Array): number {
   // Written by hand: TextDecoder says only that the bytes are bad, not where (the error names the place).
