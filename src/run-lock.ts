@@ -13,6 +13,7 @@
 import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
+import { pidAlive } from "./dir-lock";
 
 export const LOCK_FILE = ".lock";
 
@@ -60,15 +61,6 @@ function describeHolder(h: LockHolder | null): string {
   if (!h) return "another process (its lock file is being written)";
   const cmd = h.command.length > 120 ? `${h.command.slice(0, 117)}...` : h.command;
   return `pid ${h.pid} on ${h.host} since ${h.since} (${cmd})`;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 function readHolder(path: string): LockHolder | null {
