@@ -3,6 +3,8 @@
  * src/cli/<stage>.ts and exports `run(argv): Promise<number>` (the exit code), so the CLI
  * stays a thin layer over the same functions the notebooks call.
  */
+import { ConfigError } from "./errors";
+
 const STAGES: Record<string, string> = {
   data: "inspect and convert datasets (stats, convert, overlap)",
   grade: "regrade model responses from any tool",
@@ -17,7 +19,14 @@ function usage(): string {
   return `usage: medvlthinker <command> [options]\n\ncommands:\n${lines.join("\n")}\n\n'medvlthinker <command> --help' for a command's options.`;
 }
 
+/** Set by --debug (anywhere on the command line) or DEBUG=1: print stack traces. */
+let debug = !!process.env.DEBUG && process.env.DEBUG !== "0";
+
 export async function main(argv: string[]): Promise<number> {
+  if (argv.includes("--debug")) {
+    debug = true;
+    argv = argv.filter((a) => a !== "--debug");
+  }
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === "--help" || cmd === "-h" || cmd === "help") {
     console.log(usage());
@@ -37,14 +46,32 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  return mod.run(rest);
+  try {
+    return await mod.run(rest);
+  } catch (e) {
+    // node:util parseArgs: an unknown flag or a missing value, said in one line with where to look.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) {
+      const where = rest[0] && !rest[0].startsWith("-") ? `${cmd} ${rest[0]}` : cmd;
+      const first = (e as Error).message.split(/\.\s/)[0].replace(/^Unknown/, "unknown").replace(/^Option/, "option");
+      throw new ConfigError(`${where}: ${first}; see 'medvlthinker ${where} --help'`);
+    }
+    throw e;
+  }
 }
 
 /** Errors about the user's input or setup: print the message alone, no stack trace. */
-const USER_ERRORS = new Set(["DataError", "ConfigError", "CheckpointError", "RequestFailedError"]);
+const USER_ERRORS = new Set(["DataError", "ConfigError", "CheckpointError", "RequestFailedError", "RunLockedError"]);
 
+/**
+ * One line for any error (the stack only with --debug or DEBUG=1): the user's mistakes say what
+ * to fix; anything else is marked unexpected, with how to get the stack for a bug report.
+ */
 export function formatCliError(err: unknown): string {
-  const e = err as { name?: string; message?: string } | null;
+  const e = err as { name?: string; message?: string; stack?: string } | null;
+  if (debug) return String(e?.stack ?? err);
   if (e && typeof e.name === "string" && USER_ERRORS.has(e.name)) return `error: ${e.message}`;
-  return String((err as Error)?.stack ?? err);
+  const msg = e && typeof e.message === "string" ? e.message : String(err);
+  const name = e?.name && e.name !== "Error" ? `${e.name}: ` : "";
+  return `error: ${name}${msg.split("\n")[0]} (unexpected; rerun with --debug for the stack trace)`;
 }

@@ -48,3 +48,29 @@ export function readConfigFile(path: string | undefined): Record<string, any> {
   const o = v as Record<string, unknown>;
   return (o.config && o.runId ? o.config : o) as Record<string, unknown>;
 }
+
+/**
+ * Flags every long command takes under the same names (eval, curate, train sft, train grpo):
+ * --no-progress (no bar), --quiet (no bar, no notes; warnings and errors still print), --wait (queue
+ * behind another process that holds the run folder instead of failing).
+ */
+export const LONG_RUN_FLAGS = {
+  "no-progress": { type: "boolean" },
+  quiet: { type: "boolean", short: "q" },
+  wait: { type: "boolean" },
+} as const;
+
+export const LONG_RUN_HELP = `  --no-progress         no progress bar
+  --quiet, -q           no progress bar and no notes (warnings and errors still print)
+  --wait                if another process holds the run folder, wait for it instead of failing`;
+
+export function longRunOptions(values: { "no-progress"?: boolean; quiet?: boolean; wait?: boolean }): { progress: boolean; wait: boolean; log: (m: string) => void } {
+  const quiet = !!values.quiet;
+  return {
+    progress: !values["no-progress"] && !quiet,
+    wait: !!values.wait,
+    log: (m: string) => {
+      if (!quiet || /^(warning|error)/i.test(m)) console.error(m);
+    },
+  };
+}

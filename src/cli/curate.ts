@@ -4,10 +4,10 @@
  * same call a notebook makes). Rerunning the same command resumes; Ctrl-C stops cleanly.
  */
 import { parseArgs } from "node:util";
-import { defined, int, list, num, readConfigFile } from "./args";
+import { defined, int, list, LONG_RUN_FLAGS, LONG_RUN_HELP, longRunOptions, num, readConfigFile } from "./args";
 import { runInterruptible } from "./interrupt";
-import { ConfigError, type CurateConfigInput } from "../curate/config";
-import { curate } from "../curate/curate";
+import { ConfigError, parseCurateConfig, type CurateConfigInput } from "../curate/config";
+import { checkCurationInputs, curate } from "../curate/curate";
 import { formatHistogram } from "../curate/histogram";
 import type { Policy } from "../policy/policy";
 
@@ -48,7 +48,8 @@ options (defaults: the published recipe):
   --timeout S           http: per-request timeout in seconds (600)
   --no-responses        do not keep sample texts in results.jsonl (advised at m23k scale)
   --config FILE         a JSON curate config (or a run folder's config.json); flags override it
-  --no-progress         no progress bar`;
+${LONG_RUN_HELP}
+  --debug               print the stack trace of an error`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -84,7 +85,7 @@ export async function run(argv: string[]): Promise<number> {
       timeout: { type: "string" },
       config: { type: "string" },
       "no-responses": { type: "boolean" },
-      "no-progress": { type: "boolean" },
+      ...LONG_RUN_FLAGS,
       help: { type: "boolean", short: "h" },
     },
   });
@@ -93,6 +94,10 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const fromFile = readConfigFile(values.config);
+  const foreign = ["preset", "train", "rollout", "actor"].filter((k) => k in fromFile);
+  if (foreign.length) {
+    throw new ConfigError(`--config ${values.config} looks like a training config (it has ${foreign.join(", ")}); curate takes a curate config ({ data, k, sampling, filter, ... }; see 'medvlthinker curate --help')`);
+  }
   const baseURL = values["base-url"] ?? fromFile.baseURL;
   const kind = values.policy ?? (baseURL ? "http" : undefined);
   if (kind !== "http" && kind !== "embedded") throw new ConfigError(`--policy must be http or embedded${kind ? `, got '${kind}'` : ""}`);
@@ -134,6 +139,11 @@ export async function run(argv: string[]): Promise<number> {
   if (embedded) delete (config as Record<string, unknown>).model; // the policy names itself (checkpoint fingerprint)
   if (!config.data) throw new ConfigError("--data is required (a dataset name such as vqa-rad, or a path)");
 
+  if (!embedded && !baseURL) throw new ConfigError("--base-url is required with --policy http (e.g. http://127.0.0.1:8000/v1)");
+  if (!embedded && !config.model) throw new ConfigError("--model is required with --policy http (the name the server serves)");
+  // The whole config is validated before any work (an embedded model warms up for a minute).
+  checkCurationInputs(parseCurateConfig(config));
+
   let policy: Policy;
   if (embedded) {
     if (config.prompt?.ignoreImages) throw new ConfigError("ignoreImages is not supported with --policy embedded");
@@ -143,7 +153,7 @@ export async function run(argv: string[]): Promise<number> {
       size: values.size,
       batchSize: 8,
       prompt: { realNewline: config.prompt?.realNewline, instruction: config.prompt?.instruction },
-      progress: !values["no-progress"],
+      progress: longRunOptions(values).progress,
     });
   } else {
     if (!baseURL) throw new ConfigError("--base-url is required with --policy http (e.g. http://127.0.0.1:8000/v1)");
@@ -163,7 +173,7 @@ export async function run(argv: string[]): Promise<number> {
 
   try {
     return await runInterruptible("interrupted: saving what arrived; rerun the same command to resume", async (signal) => {
-      const r = await curate(config, policy, { signal, progress: !values["no-progress"] });
+      const r = await curate(config, policy, { signal, ...longRunOptions(values) });
       for (const s of r.sources) {
         console.log(`${s.id}: ${s.loaded} loaded, ${s.open} open dropped, ${s.overlapping} in evaluation sets dropped, ${s.used} sampled`);
         for (const n of s.notes) console.log(`  note: ${n}`);

@@ -5,6 +5,7 @@
  * Bad input throws DataError (file, record, field); the CLI prints it and exits 1.
  */
 import { parseArgs } from "node:util";
+import { checkImages } from "../data/images";
 import { writeItemsJsonl } from "../data/jsonl";
 import { excludeOverlap, overlapReport } from "../data/overlap";
 import { writeParquetItems } from "../data/parquet";
@@ -14,14 +15,15 @@ import { loadTrainingPool, POOL_NAMES, type PoolName } from "../data/pools";
 import { ConfigError } from "../errors";
 
 const USAGE = `usage:
-  medvlthinker data stats <path-or-dataset>... [--json] [--split train|test|all] [--skip-bad]
+  medvlthinker data stats <path-or-dataset>... [--json] [--split train|test|all] [--skip-bad] [--no-image-check]
   medvlthinker data convert <in> --out <file.parquet|file.jsonl> [--split ...] [--skip-bad] [--row-group-size N] [--no-embed-images]
   medvlthinker data overlap --train <path-or-dataset> --eval <a,b,...> [--json] [--kept-out <file>] [--by item|question]
   medvlthinker data pool text|image-text [--out <file.jsonl|file.parquet>] [--json] [--disjoint-images]
 
 datasets: ${DATASET_NAMES.join(", ")}
 Any file or folder in a supported format also works: interchange jsonl, HF parquet, MedAgentsBench /
-MedMCQA / MedXpertQA-MM jsonl, PubMedQA ori_pqal.json, VQA-RAD json, SLAKE json, HuatuoGPT-o1 json.`;
+MedMCQA / MedXpertQA-MM jsonl, PubMedQA ori_pqal.json, VQA-RAD json, SLAKE json, HuatuoGPT-o1 json.
+stats decodes every image and reports missing or corrupt ones (exit 1); --no-image-check skips that.`;
 
 function configError(msg: string): Error {
   return new ConfigError(msg);
@@ -38,7 +40,7 @@ function reportLoad(name: string, r: { warnings: string[]; skipped: unknown[] })
 }
 
 async function stats(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: "boolean" }, split: { type: "string" }, "skip-bad": { type: "boolean" } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: "boolean" }, split: { type: "string" }, "skip-bad": { type: "boolean" }, "no-image-check": { type: "boolean" } } });
   if (!positionals.length) throw configError(`data stats: give at least one path or dataset name\n\n${USAGE}`);
   const out = [];
   for (const p of positionals) {
@@ -51,11 +53,19 @@ async function stats(args: string[]): Promise<number> {
       bySource.get(it.dataset_name)!.push(it);
     }
     if (!bySource.size) bySource.set(r.name, []);
-    for (const [src, items] of bySource) out.push({ input: p, skipped: r.skipped.length, ...sourceStats(src, items) });
+    for (const [src, items] of bySource) out.push({ input: p, skipped: r.skipped.length, ...sourceStats(src, items), images: values["no-image-check"] ? { checked: 0, missing: 0, corrupt: 0, problems: [] } : await checkImages(items) });
   }
+  const badImages = out.reduce((a, s) => a + s.images.missing + s.images.corrupt, 0);
   if (values.json) console.log(JSON.stringify(out, null, 2));
-  else for (const s of out) console.log(`${formatStats(s)}${s.skipped ? `\n  skipped records: ${s.skipped}` : ""}`);
-  return 0;
+  else {
+    for (const s of out) {
+      const im = s.images;
+      const imageLine = im.checked ? `\n  images: ${im.checked} checked, ${im.missing} missing, ${im.corrupt} corrupt${im.problems.map((m) => `\n    ${m}`).join("")}` : "";
+      console.log(`${formatStats(s)}${imageLine}${s.skipped ? `\n  skipped records: ${s.skipped}` : ""}`);
+    }
+  }
+  if (badImages) console.error(`error: ${badImages} images are missing or cannot be decoded (listed above)`);
+  return badImages ? 1 : 0;
 }
 
 async function convert(args: string[]): Promise<number> {
@@ -72,7 +82,7 @@ async function convert(args: string[]): Promise<number> {
   if (out.endsWith(".parquet")) {
     const rg = values["row-group-size"] ? Number(values["row-group-size"]) : undefined;
     if (rg !== undefined && !(Number.isInteger(rg) && rg > 0)) throw configError(`--row-group-size must be a positive integer`);
-    n = await writeParquetItems(out, r.items, { rowGroupSize: rg, embedImages: !values["no-embed-images"] });
+    n = await writeParquetItems(out, r.items, { rowGroupSize: rg, embedImages: !values["no-embed-images"], verifyImages: !values["no-embed-images"] });
   } else if (out.endsWith(".jsonl")) {
     n = writeItemsJsonl(out, r.items, { embedImages: false });
   } else throw configError(`--out must end in .parquet or .jsonl; got '${out}'`);

@@ -4,7 +4,7 @@
  * A thin layer over src/eval (the same calls a notebook makes).
  */
 import { parseArgs } from "node:util";
-import { defined, int, num, readConfigFile } from "./args";
+import { defined, int, LONG_RUN_FLAGS, LONG_RUN_HELP, longRunOptions, num, readConfigFile } from "./args";
 import { runInterruptible } from "./interrupt";
 import { compareRuns } from "../eval/compare";
 import { BENCHMARKS, expandBenchmarks } from "../eval/benchmarks";
@@ -54,7 +54,8 @@ options (defaults: the published protocol):
   --timeout S           per-request timeout in seconds (600)
   --paper-model TEXT    the paper row to show beside ours, e.g. "MedVLThinker-7B RL(m23k)"
   --config FILE         a JSON eval config; flags override its fields
-  --no-progress         no progress bar`;
+${LONG_RUN_HELP}
+  --debug               print the stack trace of an error`;
 
 async function runCompare(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { flips: { type: "boolean" }, help: { type: "boolean", short: "h" } } });
@@ -110,7 +111,7 @@ export async function run(argv: string[]): Promise<number> {
       timeout: { type: "string" },
       "paper-model": { type: "string" },
       config: { type: "string" },
-      "no-progress": { type: "boolean" },
+      ...LONG_RUN_FLAGS,
       help: { type: "boolean", short: "h" },
     },
   });
@@ -182,7 +183,7 @@ export async function run(argv: string[]): Promise<number> {
   return runInterruptible("interrupted: saving what arrived; rerun the same command to resume", async (signal) => {
     let result: Awaited<ReturnType<typeof runEval>>;
     try {
-      result = await runEval(config, policy, { signal, progress: !values["no-progress"] });
+      result = await runEval(config, policy, { signal, ...longRunOptions(values) });
     } finally {
       if (checkpoint) await policy.close?.();
     }

@@ -11,12 +11,12 @@
  * - `{ id | hash | dataset_name + dataset_index, response | responses }` with `--items NAME|PATH`;
  * - flat: `{ options, answer_label, response | responses, dataset_name? }`.
  */
-import { createReadStream } from "node:fs";
+import { accessSync, constants } from "node:fs";
 import { rename, writeFile } from "node:fs/promises";
-import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { DataError } from "../data/item";
 import { loadAny } from "../data/registry";
+import { emptyFile, jsonlLines } from "../data/source";
 import { gradeResponse, majorityVote, sampleMetrics, type GradeOptions, type GradeResult, type SampleMetrics } from "../grade";
 import { ConfigError } from "../errors";
 
@@ -59,30 +59,22 @@ function configError(message: string): Error {
   return new ConfigError(message);
 }
 
-async function* jsonLines(file: string): AsyncGenerator<{ line: number; value: Json }> {
-  const stream = createReadStream(file, { encoding: "utf8" });
-  const opened = new Promise<void>((resolve, reject) => {
-    stream.once("open", () => resolve());
-    stream.once("error", reject);
-  });
+/** The objects of a JSONL file, streamed (bounded line length, strict UTF-8); an empty file is an error. */
+function* jsonLines(file: string): Generator<{ line: number; value: Json }> {
   try {
-    await opened;
+    accessSync(file, constants.R_OK);
   } catch (e) {
     throw configError(`cannot read ${file}: ${(e as Error).message}`);
   }
   let n = 0;
-  for await (const text of createInterface({ input: stream, crlfDelay: Infinity })) {
+  for (const l of jsonlLines(file)) {
     n++;
-    if (!text.trim()) continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (e) {
-      throw new DataError(file, `line ${n}`, "(json)", (e as Error).message);
-    }
-    if (typeof value !== "object" || value === null || Array.isArray(value)) throw new DataError(file, `line ${n}`, "(json)", "is not a JSON object");
-    yield { line: n, value: value as Json };
+    if (l.error) throw l.error;
+    const value = l.value;
+    if (typeof value !== "object" || value === null || Array.isArray(value)) throw new DataError(file, `line ${l.line}`, "(json)", "is not a JSON object");
+    yield { line: l.line, value: value as Json };
   }
+  if (n === 0) throw emptyFile(file);
 }
 
 /** Options as an object of letter -> text, from an object or a JSON string. */
@@ -227,7 +219,7 @@ function goldOf(v: Json, file: string, line: string, items: ItemIndex | null): G
 export async function gradeFile(file: string, opts: GradeOptions & { items?: string } = {}): Promise<GradedLine[]> {
   const items = opts.items ? await loadItems(opts.items) : null;
   const out: GradedLine[] = [];
-  for await (const { line, value } of jsonLines(file)) {
+  for (const { line, value } of jsonLines(file)) {
     const where = `line ${line}`;
     const gold = goldOf(value, file, where, items);
     const responses = responsesOf(value, file, where);

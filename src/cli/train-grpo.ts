@@ -4,7 +4,7 @@
  * shows the resolved config without training. Ctrl-C stops after the current step with a checkpoint.
  */
 import { parseArgs } from "node:util";
-import { readConfigFile } from "./args";
+import { LONG_RUN_FLAGS, LONG_RUN_HELP, longRunOptions, readConfigFile } from "./args";
 import { runInterruptible } from "./interrupt";
 import { ConfigError, GRPO_PRESETS, parseGrpoConfig } from "../train/grpo-config";
 import { trainGrpo } from "../train/grpo";
@@ -24,7 +24,7 @@ options:
   --resume          continue the run in the output folder from its latest checkpoint
   --overwrite       replace an existing run in the output folder
   --print-config    print the resolved config and exit
-  --no-progress     no progress bar`;
+${LONG_RUN_HELP}`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -37,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
       resume: { type: "boolean" },
       overwrite: { type: "boolean" },
       "print-config": { type: "boolean" },
-      "no-progress": { type: "boolean" },
+      ...LONG_RUN_FLAGS,
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -66,7 +66,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   return runInterruptible("stopping after the current step (Ctrl-C again to kill)", async (signal) => {
     const { stageModels } = await import("../stages/models");
-    const r = await trainGrpo(config, { resume: values.resume, overwrite: values.overwrite, progress: !values["no-progress"], signal, models: stageModels });
+    const r = await trainGrpo(config, { resume: values.resume, overwrite: values.overwrite, signal, models: stageModels, ...longRunOptions(values) });
     const last = r.metrics[r.metrics.length - 1];
     console.log(`${r.finished ? "finished" : "stopped"}: ${r.steps}/${r.totalSteps} steps in ${r.dir}`);
     if (last) console.log(`last step: reward ${last.reward_mean.toFixed(3)}, accuracy ${last.accuracy.toFixed(3)}, format failures ${last.format_failure_rate.toFixed(3)}, KL ${last.kl_loss.toFixed(4)}`);

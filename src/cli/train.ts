@@ -3,7 +3,7 @@
  * runSft a notebook calls. `medvlthinker train grpo ...` is handed to src/cli/train-grpo.ts.
  */
 import { parseArgs } from "node:util";
-import { readConfigFile } from "./args";
+import { LONG_RUN_FLAGS, LONG_RUN_HELP, longRunOptions, readConfigFile } from "./args";
 import { runInterruptible } from "./interrupt";
 import { ConfigError } from "../train/runs";
 
@@ -16,7 +16,7 @@ sft     supervised fine-tuning on reasoning traces
         --out DIR        the run folder (overrides the config's "out")
         --resume         continue the run in the folder from its latest checkpoint
         --overwrite      replace a run already in the folder
-        --quiet          no progress bar
+${LONG_RUN_HELP.replace(/^ {2}/gm, "        ")}
         Writes DIR/config.json, metrics.jsonl, data-report.json, checkpoints/step-N, summary.json.
         Ctrl-C stops after the current step with a checkpoint; --resume continues it.
 grpo    reinforcement learning with verifiable rewards (see 'medvlthinker train grpo --help')`;
@@ -30,7 +30,7 @@ async function sft(argv: string[]): Promise<number> {
       out: { type: "string" },
       resume: { type: "boolean", default: false },
       overwrite: { type: "boolean", default: false },
-      quiet: { type: "boolean", default: false },
+      ...LONG_RUN_FLAGS,
       help: { type: "boolean", short: "h" },
     },
   });
@@ -46,7 +46,7 @@ async function sft(argv: string[]): Promise<number> {
   const { runSft } = await import("../train/sft");
   const { stageModels } = await import("../stages/models");
   return runInterruptible("stopping after this step (Ctrl-C again to quit at once)...", async (signal) => {
-    const r = await runSft(input, { resume: values.resume, overwrite: values.overwrite, progress: !values.quiet, signal, models: stageModels });
+    const r = await runSft(input, { resume: values.resume, overwrite: values.overwrite, signal, models: stageModels, ...longRunOptions(values) });
     const last = r.metrics[r.metrics.length - 1];
     console.log(`run: ${r.dir}`);
     console.log(`data: ${r.tokenized.trainExamples} train / ${r.tokenized.heldOutExamples} held-out examples; ${r.data.overlap.excluded.length} excluded as evaluation items, ${r.data.disagreeing.length} disagreeing traces ${r.data.disagreeingKept ? "kept" : "left out"}`);

@@ -5,19 +5,22 @@
  * schema (parquet and jsonl, pass counts in misc.pass_count / misc.pass_k) with the pass-count
  * histogram beside the published one. `curate(config, policy)` is what the CLI and notebook call.
  */
-import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { closedOnly, isOpen, type Item } from "../data/item";
 import { writeItemsJsonl } from "../data/jsonl";
 import { excludeOverlap } from "../data/overlap";
 import { writeParquetItems } from "../data/parquet";
-import { loadAny } from "../data/registry";
+import { DATASET_NAMES, DATASETS, isDatasetName, loadAny } from "../data/registry";
+import { ConfigError } from "../errors";
+import { dataRoot } from "../paths";
 import { writeFileAtomic } from "../eval/store";
 import type { Policy } from "../policy/policy";
 import { filterRange, parseCurateConfig, type CurateConfig, type CurateConfigInput } from "./config";
 import { curateByDifficulty, filterByPassCount, type PassCountRange } from "./filter";
 import { histogramWithPublished, type PassCountHistogram } from "./histogram";
-import { estimatePassCounts, sourceIndex, type ItemPassCount, type PassRateOptions, type PassRateSource, type PassRecord } from "./passrate";
-import { ConfigError } from "../errors";
+import { withRunLock } from "../run-lock";
+import { estimatePassCounts, passRateRunDir, sourceIndex, type ItemPassCount, type PassRateOptions, type PassRateSource, type PassRecord } from "./passrate";
 
 export const CURATED_PARQUET = "curated.parquet";
 export const CURATED_JSONL = "curated.jsonl";
@@ -100,8 +103,29 @@ export function selectCurated<T extends { passCount: number }>(entries: readonly
   return curateByDifficulty(entries, { range, seed: config.orderSeed, order: config.order });
 }
 
-/** Run (or resume) the whole curation. Same call from the CLI and a notebook. */
+/**
+ * Every data source names a dataset that is here or an existing file or folder: checked before
+ * any work (a model warm-up, a request), so a typo fails in a second, not after a minute.
+ */
+export function checkCurationInputs(config: CurateConfig): void {
+  const root = resolve(config.dataRoot ?? dataRoot());
+  for (const entry of [...config.data, ...config.excludeOverlap]) {
+    if (existsSync(entry)) continue;
+    const name = entry.replace(/:(train|test|all)$/, "");
+    if (!isDatasetName(name)) throw new ConfigError(`data '${entry}': no such file or folder, and not a dataset name (${DATASET_NAMES.join(", ")})`);
+    const file = join(root, DATASETS[name].path);
+    if (!existsSync(file)) throw new ConfigError(`data '${entry}': dataset file ${file} is not there (set --data-root or $MEDVLTHINKER_DATA)`);
+  }
+}
+
+/** Run (or resume) the whole curation. Same call from the CLI and a notebook. One process at a time per run folder. */
 export async function curate(configInput: CurateConfigInput | CurateConfig, policy: Policy, opts: CurateOptions = {}): Promise<CurateResult> {
+  const config = parseCurateConfig(configInput);
+  if (!opts.sources) checkCurationInputs(config);
+  return withRunLock(passRateRunDir(config, policy, opts), { wait: opts.wait, log: opts.log }, () => curateLocked(config, policy, opts));
+}
+
+async function curateLocked(configInput: CurateConfigInput | CurateConfig, policy: Policy, opts: CurateOptions): Promise<CurateResult> {
   const config = parseCurateConfig(configInput);
   const range = filterRange(config);
   const log = opts.log ?? ((m: string) => console.error(m));

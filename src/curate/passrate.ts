@@ -16,6 +16,7 @@ import { join } from "node:path";
 import type { Item } from "../data/item";
 import { itemHash } from "../data/item";
 import { scrubUrl } from "../policy/secrets";
+import { withRunLock } from "../run-lock";
 import { createProgress } from "../viz/progress";
 import { runSamplingPool } from "../eval/pool";
 import { CONFIG_FILE, readResults, recordKey, RESULTS_FILE, ResultWriter, writeFileAtomic, type ResultRecord } from "../eval/store";
@@ -86,6 +87,8 @@ export interface PassRateOptions {
   log?: (message: string) => void;
   /** Extra fields saved in config.json (how the data was chosen, say). */
   meta?: Record<string, unknown>;
+  /** When another process holds the run folder: wait for it (true, or at most ms) instead of failing. */
+  wait?: boolean | number;
 }
 
 interface Task {
@@ -127,8 +130,17 @@ export function passCountsFromRecords(sources: PassRateSource[], records: readon
   return out;
 }
 
-/** Sample (or resume) k answers per item and grade them. Same call from the CLI and a notebook. */
+/** The run folder of a curation with this config and policy. */
+export function passRateRunDir(config: CurateConfig, policy: Pick<Policy, "name">, opts: Pick<PassRateOptions, "model"> = {}): string {
+  return curateRunDir(config, config.model ?? opts.model ?? policy.name);
+}
+
+/** Sample (or resume) k answers per item and grade them. Same call from the CLI and a notebook. One process at a time per run folder. */
 export async function estimatePassCounts(sources: PassRateSource[], policy: Policy, config: CurateConfig, opts: PassRateOptions = {}): Promise<PassRateRun> {
+  return withRunLock(passRateRunDir(config, policy, opts), { wait: opts.wait, log: opts.log }, () => estimatePassCountsLocked(sources, policy, config, opts));
+}
+
+async function estimatePassCountsLocked(sources: PassRateSource[], policy: Policy, config: CurateConfig, opts: PassRateOptions): Promise<PassRateRun> {
   const log = opts.log ?? ((m: string) => console.error(m));
   const model = config.model ?? opts.model ?? policy.name;
   const ids = new Set<string>();

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import sharp from "sharp";
-import { DataError, type ImageRef, type Item } from "./item";
+import { DataError, itemOrigin, type ImageRef, type Item } from "./item";
 
 export const MIN_SIDE = 28;
 export const MAX_SIDE = 1024;
@@ -21,8 +21,41 @@ export interface DecodedImage {
 
 export type ItemContext = string | Pick<Item, "dataset_name" | "dataset_index">;
 
-function ctxName(ctx: ItemContext): string {
-  return typeof ctx === "string" ? ctx : `${ctx.dataset_name} item ${ctx.dataset_index}`;
+export function ctxName(ctx: ItemContext): string {
+  if (typeof ctx === "string") return ctx;
+  const from = itemOrigin(ctx);
+  return `${ctx.dataset_name} item ${ctx.dataset_index}${from ? ` (${from.file}, record ${from.record})` : ""}`;
+}
+
+/** Formats read (sharp's decoders as bundled): listed in the README. */
+export const IMAGE_FORMATS = ["jpeg", "png", "webp", "gif", "tiff", "avif", "heif", "svg"] as const;
+
+/**
+ * Check that bytes decode as an image (decoded at a small size; JPEG shrinks on load), before they
+ * are written anywhere: a text file or a truncated JPEG fails, naming the image and the item.
+ */
+export async function verifyImageBytes(bytes: Uint8Array, file: string, ctx: ItemContext, index = 0): Promise<void> {
+  try {
+    await sharp(bytes, { failOn: "error" }).resize(16, 16, { fit: "fill" }).raw().toBuffer();
+  } catch (e) {
+    throw new DataError(file, ctxName(ctx), `images[${index}]`, `not a readable image (${IMAGE_FORMATS.join(", ")}): ${(e as Error).message}`);
+  }
+}
+
+/** What is wrong with one image of an item, or null: missing file, unreadable, or not an image. */
+export async function imageProblem(ref: ImageRef, ctx: ItemContext, index = 0): Promise<{ kind: "missing" | "corrupt"; message: string } | null> {
+  let bytes: Uint8Array;
+  try {
+    bytes = imageBytes(ref, ctx);
+  } catch (e) {
+    return { kind: "missing", message: (e as Error).message };
+  }
+  try {
+    await verifyImageBytes(bytes, ref.path ?? "(inline bytes)", ctx, index);
+    return null;
+  } catch (e) {
+    return { kind: "corrupt", message: (e as Error).message };
+  }
 }
 
 /** The size upstream resizes an image to (unchanged when already within bounds). */
@@ -100,4 +133,38 @@ export async function imageToDataUrl(ref: ImageRef, ctx: ItemContext = "image"):
   const mime = format ? MIME[format] : undefined;
   if (!mime) throw new DataError(ref.path ?? "(inline bytes)", ctxName(ctx), "images", `unsupported image format '${format}'`);
   return `data:${mime};base64,${Buffer.from(bytes).toString("base64")}`;
+}
+
+export interface ImageCheck {
+  /** Distinct images checked (by path, or by item for inline bytes). */
+  checked: number;
+  missing: number;
+  corrupt: number;
+  /** The first problems, one line each. */
+  problems: string[];
+}
+
+/** Check every image of the items: present and decodable (data stats reports what is not). */
+export async function checkImages(items: Item[], maxProblems = 10): Promise<ImageCheck> {
+  const out: ImageCheck = { checked: 0, missing: 0, corrupt: 0, problems: [] };
+  const seen = new Set<string>();
+  const jobs: (() => Promise<void>)[] = [];
+  for (const it of items) {
+    (it.images ?? []).forEach((ref, i) => {
+      const key = ref.bytes && ref.bytes.length > 0 ? null : ref.path;
+      if (key !== null) {
+        if (seen.has(key ?? "")) return;
+        seen.add(key ?? "");
+      }
+      jobs.push(async () => {
+        out.checked++;
+        const p = await imageProblem(ref, it, i);
+        if (!p) return;
+        out[p.kind]++;
+        if (out.problems.length < maxProblems) out.problems.push(p.message);
+      });
+    });
+  }
+  for (let j = 0; j < jobs.length; j += 8) await Promise.all(jobs.slice(j, j + 8).map((f) => f()));
+  return out;
 }

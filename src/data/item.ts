@@ -42,9 +42,22 @@ export class DataError extends Error {
     readonly field: string,
     readonly detail: string,
   ) {
-    super(`${file}: record ${record}: field '${field}': ${detail}`);
+    // A problem with the whole file (record "-", field "(file)" / "(json)" ...) needs no record and field.
+    super(record === "-" && field.startsWith("(") ? `${file}: ${detail}` : `${file}: record ${record}: field '${field}': ${detail}`);
     this.name = "DataError";
   }
+}
+
+/** Where a loaded item came from (dataset file and record), so later errors (an image) can name it. */
+const origins = new WeakMap<object, { file: string; record: string | number }>();
+
+export function setItemOrigin<T extends object>(item: T, file: string, record: string | number): T {
+  origins.set(item, { file, record });
+  return item;
+}
+
+export function itemOrigin(item: object): { file: string; record: string | number } | undefined {
+  return origins.get(item);
 }
 
 const imageRefSchema = z.object({

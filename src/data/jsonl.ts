@@ -6,10 +6,22 @@
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { Item } from "./item";
 import { rowToItem } from "./interchange";
-import { collectJsonl, Collector } from "./source";
+import { dataRoot } from "../paths";
+import { asRecord, collectJsonl, Collector, confineItemImages, IndexRegistry } from "./source";
 
-export function readItemsJsonl(file: string, opts: { skipBad?: boolean } = {}): Collector {
-  return collectJsonl(new Collector(file, !!opts.skipBad), file, (value, record) => rowToItem(value as Record<string, unknown>, file, record));
+/**
+ * Items of an interchange JSONL file. Image paths resolve against the file's folder and must stay
+ * inside it (or `imageRoots`, default the shared data folder); a dataset_index reused for another
+ * question is an error.
+ */
+export function readItemsJsonl(file: string, opts: { skipBad?: boolean; imageRoots?: string[] } = {}): Collector {
+  const indices = new IndexRegistry();
+  const roots = opts.imageRoots ?? [dataRoot()];
+  return collectJsonl(new Collector(file, !!opts.skipBad), file, (value, record) => {
+    const it = confineItemImages(rowToItem(asRecord(value, file, record), file, record), file, roots, record);
+    indices.check(it, file, record);
+    return it;
+  });
 }
 
 export function itemToJson(it: Item, embedImages = false): Record<string, unknown> {

@@ -8,11 +8,40 @@
  * Only the buffer APIs of hyparquet / hyparquet-writer are used (they type-check under tslab).
  */
 import { closeSync, openSync, readSync, renameSync, fstatSync, writeSync, unlinkSync } from "node:fs";
-import { parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type FileMetaData } from "hyparquet";
+import { parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type Compressors, type FileMetaData } from "hyparquet";
+import { decompressBrotli, decompressGzip, decompressLz4, decompressLz4Raw, decompressZstd } from "hyparquet-compressors";
 import { ByteWriter, ParquetWriter } from "hyparquet-writer";
-import { DataError, type Item } from "./item";
+import { dataRoot } from "../paths";
+import { DataError, setItemOrigin, type Item } from "./item";
+import { ctxName, verifyImageBytes } from "./images";
 import { itemToRow, rowToItem, type ItemRow } from "./interchange";
-import type { SkippedRecord } from "./source";
+import { confineItemImages, decodeUtf8, IndexRegistry, type SkippedRecord } from "./source";
+
+/**
+ * Codecs read: hyparquet's own UNCOMPRESSED and SNAPPY, and from hyparquet-compressors (the
+ * library's codec package) ZSTD (DuckDB's and Polars' default), GZIP (Spark's), BROTLI, LZ4_RAW
+ * and the older LZ4. Listed in the README; LZO is not read.
+ */
+export const PARQUET_CODECS = ["UNCOMPRESSED", "SNAPPY", "ZSTD", "GZIP", "BROTLI", "LZ4_RAW", "LZ4"] as const;
+// An empty page (an all-null column in a v2 page) compresses to a codec's empty frame, e.g. LZ4's
+// single 0x00 token, which hyparquet-compressors 1.1.2's LZ4 reader rejects: nothing to decode.
+const orEmpty =
+  (f: (input: Uint8Array, outputLength: number) => Uint8Array) =>
+  (input: Uint8Array, outputLength: number): Uint8Array =>
+    outputLength === 0 ? new Uint8Array(0) : f(input, outputLength);
+const DECOMPRESSORS: Compressors = {
+  ZSTD: orEmpty((input) => decompressZstd(input)),
+  GZIP: orEmpty(decompressGzip),
+  BROTLI: orEmpty(decompressBrotli),
+  LZ4: orEmpty(decompressLz4),
+  LZ4_RAW: orEmpty(decompressLz4Raw),
+};
+
+/** Strings must be UTF-8: a bad byte is an error naming the file, never a silent U+FFFD. */
+const PARSERS = { stringFromBytes: (bytes: Uint8Array) => bytes && decodeUtf8(bytes, "(parquet)", "a string column") };
+
+/** Text columns some writers store as plain BYTE_ARRAY (no UTF8 annotation): bytes -> text. */
+const TEXT_COLUMNS = ["question", "options", "answer_label", "answer", "reasoning", "dataset_name", "hash", "misc"];
 
 /** The interchange columns, in the order HF writes them. */
 const COLUMNS: (keyof ItemRow)[] = ["images", "question", "options", "answer_label", "answer", "reasoning", "dataset_name", "dataset_index", "hash", "misc"];
@@ -36,8 +65,18 @@ export function fileAsyncBuffer(fd: number): AsyncBuffer {
   };
 }
 
+/** Open a parquet file; a missing or unreadable one is a DataError naming it. */
+function openParquet(path: string): number {
+  try {
+    return openSync(path, "r");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new DataError(path, "-", "(file)", code === "ENOENT" ? "no such file" : `cannot read: ${(e as Error).message}`);
+  }
+}
+
 export async function parquetFileMetadata(path: string): Promise<FileMetaData> {
-  const fd = openSync(path, "r");
+  const fd = openParquet(path);
   try {
     return await parquetMetadataAsync(fileAsyncBuffer(fd));
   } catch (e) {
@@ -51,11 +90,17 @@ export interface ReadParquetOptions {
   skipBad?: boolean;
   /** Filled with the rows that failed validation when skipBad is set. */
   skipped?: SkippedRecord[];
+  /** Folders path-only images may live in besides the file's own (default: the shared data folder). */
+  imageRoots?: string[];
+  /** Shared across the shards of one dataset, so a dataset_index reused in another shard is caught. */
+  indices?: IndexRegistry;
 }
 
 /** Items of a parquet file, one array per row group. */
 export async function* readParquetItems(path: string, opts: ReadParquetOptions = {}): AsyncGenerator<Item[]> {
-  const fd = openSync(path, "r");
+  const fd = openParquet(path);
+  const roots = opts.imageRoots ?? [dataRoot()];
+  const indices = opts.indices ?? new IndexRegistry();
   try {
     const file = fileAsyncBuffer(fd);
     let metadata: FileMetaData;
@@ -71,14 +116,25 @@ export async function* readParquetItems(path: string, opts: ReadParquetOptions =
     // Only the interchange columns: -m23k-tokenized and others carry extra (large) columns.
     const wanted = columns.filter((c) => (COLUMNS as string[]).includes(c));
     let rowStart = 0;
-    for (const rg of metadata.row_groups) {
+    for (const [g, rg] of metadata.row_groups.entries()) {
       const rowEnd = rowStart + Number(rg.num_rows);
-      const rows = (await parquetReadObjects({ file, metadata, columns: wanted, rowStart, rowEnd, utf8: false })) as Record<string, unknown>[];
+      let rows: Record<string, unknown>[];
+      try {
+        rows = (await parquetReadObjects({ file, metadata, columns: wanted, rowStart, rowEnd, utf8: false, compressors: DECOMPRESSORS, parsers: PARSERS })) as Record<string, unknown>[];
+      } catch (e) {
+        const msg = (e as Error).message;
+        const codecs = [...new Set(rg.columns.map((c) => c.meta_data?.codec).filter(Boolean))].join(", ");
+        const hint = /compression codec|decompress/i.test(msg) ? ` (codecs in this row group: ${codecs}; read: ${PARQUET_CODECS.join(", ")})` : "";
+        throw new DataError(path, `row group ${g} (rows ${rowStart}..${rowEnd - 1})`, "(parquet)", `cannot decode: ${e instanceof DataError ? e.detail : msg}${hint}`);
+      }
       const items: Item[] = [];
       rows.forEach((row, i) => {
         const record = `row ${rowStart + i}`;
         try {
-          items.push(rowToItem({ ...row, images: row.images ?? null }, path, record));
+          for (const c of TEXT_COLUMNS) if (row[c] instanceof Uint8Array) row[c] = decodeUtf8(row[c] as Uint8Array, path, record);
+          const it = confineItemImages(rowToItem({ ...row, images: row.images ?? null }, path, record), path, roots, record);
+          indices.check(it, path, record);
+          items.push(setItemOrigin(it, path, record));
         } catch (e) {
           if (!(e instanceof DataError) || !opts.skipBad) throw e;
           opts.skipped?.push({ file: e.file, record: e.record, field: e.field, reason: e.detail });
@@ -136,8 +192,10 @@ function fdWriter(fd: number): ByteWriter {
 export interface WriteParquetOptions {
   /** Rows per row group (default 500: HF image sets use small groups because of the bytes). */
   rowGroupSize?: number;
-  /** Read each image file into bytes when an ImageRef has only a path (default true). */
+  /** Read each image file into bytes when an ImageRef has only a path (default true). Bytes read from a file must decode as an image. */
   embedImages?: boolean;
+  /** Also decode the bytes items already hold, so a corrupt image is never written (data convert). */
+  verifyImages?: boolean;
 }
 
 /** Write items (an array or any iterable, async ones included) as parquet, atomically. */
@@ -163,7 +221,17 @@ export async function writeParquetItems(path: string, items: Iterable<Item> | As
     };
     for await (const it of items as AsyncIterable<Item>) {
       const row = itemToRow(it);
-      if (embed && row.images) row.images = row.images.map((im) => ({ bytes: im.bytes ?? (im.path ? readImageFile(im.path, it) : null), path: im.path }));
+      if (row.images) {
+        const out = [];
+        for (const [i, im] of row.images.entries()) {
+          let bytes = im.bytes;
+          const fromFile = embed && !(bytes && bytes.length > 0) && !!im.path;
+          if (fromFile) bytes = readImageFile(im.path as string, it);
+          if (bytes && (fromFile || opts.verifyImages)) await verifyImageBytes(bytes, im.path ?? "(inline bytes)", it, i);
+          out.push({ bytes: bytes ?? null, path: im.path });
+        }
+        row.images = out;
+      }
       batch.push(row);
       count++;
       if (batch.length >= size) await flushBatch();
@@ -196,6 +264,7 @@ function readImageFile(path: string, it: Item): Uint8Array {
       closeSync(fd);
     }
   } catch (e) {
-    throw new DataError(path, `${it.dataset_name}#${it.dataset_index}`, "images", `cannot read image file: ${(e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new DataError(path, ctxName(it), "images", code === "ENOENT" ? "image file not found" : `cannot read image file: ${(e as Error).message}`);
   }
 }

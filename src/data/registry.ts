@@ -16,7 +16,7 @@ import { loadMedXpertQaMm } from "./medxpertqa-mm";
 import { readParquetItems } from "./parquet";
 import { loadPubMedQaOriginal } from "./pubmedqa";
 import { loadSlake } from "./slake";
-import { Collector, parseJsonl, readJson, readText, type SkippedRecord } from "./source";
+import { Collector, emptyFile, IndexRegistry, jsonlLines, readJson, type SkippedRecord } from "./source";
 import { loadVqaRad } from "./vqarad";
 import { ConfigError } from "../errors";
 
@@ -30,6 +30,11 @@ export interface LoadOptions {
   skipBad?: boolean;
   /** Read image bytes into ImageRef.bytes (otherwise only `path` is set and bytes are read on use). */
   decodeImages?: boolean;
+  /**
+   * Folders besides a dataset file's own that its image paths may point into (loadPath). Always
+   * allowed: the shared data folder and `root` (where a curated set made from it points).
+   */
+  imageRoots?: string[];
 }
 
 export interface LoadResult {
@@ -50,11 +55,13 @@ interface FormatRead {
   /** The split a whole-file format holds, from the file name (train, validation, test). */
   fileSplit: string;
   skipBad: boolean;
+  /** Folders image paths may point into besides the file's own (see LoadOptions.imageRoots). */
+  imageRoots?: string[];
 }
 
 /** Format -> loader: the one place that says how each published format is read (named datasets and loadPath alike). */
 const FORMATS: Record<Exclude<SniffedFormat, "parquet">, { name: (file: string) => string; load: (file: string, r: FormatRead) => Collector }> = {
-  "interchange-jsonl": { name: stemOf, load: (f, r) => readItemsJsonl(f, { skipBad: r.skipBad }) },
+  "interchange-jsonl": { name: stemOf, load: (f, r) => readItemsJsonl(f, { skipBad: r.skipBad, imageRoots: r.imageRoots }) },
   "medagents-jsonl": { name: medAgentsName, load: (f, r) => loadMedAgentsJsonl(f, { datasetName: medAgentsName(f), split: r.fileSplit, skipBad: r.skipBad }) },
   "medmcqa-jsonl": { name: () => "medmcqa", load: (f, r) => loadMedMcqaJsonl(f, { split: r.fileSplit, skipBad: r.skipBad }) },
   "medxpertqa-mm-jsonl": { name: () => "medxpertqa-mm", load: (f, r) => loadMedXpertQaMm(f, { skipBad: r.skipBad }) },
@@ -104,9 +111,9 @@ function splitOfFile(file: string): string {
 }
 
 /** Read a file of a known format (not parquet). */
-function readFormat(format: Exclude<SniffedFormat, "parquet">, file: string, split: Split, skipBad: boolean): { name: string; collector: Collector } {
+function readFormat(format: Exclude<SniffedFormat, "parquet">, file: string, split: Split, skipBad: boolean, imageRoots?: string[]): { name: string; collector: Collector } {
   const f = FORMATS[format];
-  return { name: f.name(file), collector: f.load(file, { split, fileSplit: splitOfFile(file), skipBad }) };
+  return { name: f.name(file), collector: f.load(file, { split, fileSplit: splitOfFile(file), skipBad, imageRoots }) };
 }
 
 export const DATASET_NAMES = Object.keys(DATASETS) as DatasetName[];
@@ -156,7 +163,18 @@ function fileInFolder(dir: string): string {
 export function sniffFormat(file: string): SniffedFormat {
   if (file.endsWith(".parquet")) return "parquet";
   if (file.endsWith(".jsonl")) {
-    const first = parseJsonl(file, readText(file)).find((l) => l.value && typeof l.value === "object");
+    // Streamed: only the lines up to the first record are read.
+    let first: { line: number; value?: unknown } | undefined;
+    let lines = 0;
+    for (const l of jsonlLines(file)) {
+      lines++;
+      if (l.value && typeof l.value === "object") {
+        first = l;
+        break;
+      }
+      if (l.error && lines === 1) throw l.error;
+    }
+    if (lines === 0) throw emptyFile(file);
     const r = (first?.value ?? {}) as Record<string, unknown>;
     if ("answer_label" in r) return "interchange-jsonl";
     if ("label" in r && Array.isArray(r.options)) return "medxpertqa-mm-jsonl";
@@ -201,12 +219,14 @@ export function parquetShards(dir: string): string[] {
 export async function loadPath(path: string, opts: LoadOptions = {}): Promise<LoadResult> {
   const abs = resolve(path);
   if (!existsSync(abs)) throw new DataError(abs, "-", "(file)", "no such file or folder");
+  const imageRoots = [dataRoot(), ...(opts.root ? [resolve(opts.root)] : []), ...(opts.imageRoots ?? [])];
   const isDir = statSync(abs).isDirectory();
   const shards = isDir ? parquetShards(abs) : [];
   if (shards.length) {
     // An HF dataset download: every shard, streamed one row group at a time.
     const c = new Collector(abs, !!opts.skipBad);
-    for (const f of shards) for await (const chunk of readParquetItems(f, { skipBad: !!opts.skipBad, skipped: c.skipped })) c.items.push(...chunk);
+    const indices = new IndexRegistry();
+    for (const f of shards) for await (const chunk of readParquetItems(f, { skipBad: !!opts.skipBad, skipped: c.skipped, indices, imageRoots })) c.items.push(...chunk);
     return finish(basename(abs), c, opts, shards.length > 1 ? [`read ${shards.length} parquet shards`] : []);
   }
   const file = isDir ? fileInFolder(abs) : abs;
@@ -215,10 +235,10 @@ export async function loadPath(path: string, opts: LoadOptions = {}): Promise<Lo
   const fmt = sniffFormat(file);
   if (fmt === "parquet") {
     const c = new Collector(file, b);
-    for await (const chunk of readParquetItems(file, { skipBad: b, skipped: c.skipped })) c.items.push(...chunk);
+    for await (const chunk of readParquetItems(file, { skipBad: b, skipped: c.skipped, imageRoots })) c.items.push(...chunk);
     return finish(stemOf(file), c, opts);
   }
-  const r = readFormat(fmt, file, split, b);
+  const r = readFormat(fmt, file, split, b, imageRoots);
   return finish(r.name, r.collector, opts);
 }
 

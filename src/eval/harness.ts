@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { itemHash, type Item } from "../data/item";
 import { gradeResponse } from "../grade";
 import type { Policy } from "../policy/policy";
+import { withRunLock } from "../run-lock";
 import { scrubUrl } from "../policy/secrets";
 import { createProgress } from "../viz/progress";
 import { loadBenchmarks, type LoadedBenchmark } from "./benchmarks";
@@ -25,6 +26,8 @@ export interface RunEvalOptions {
   progress?: boolean;
   /** Where notes go (default console.error). */
   log?: (message: string) => void;
+  /** When another process holds the run folder: wait for it (true, or at most ms) instead of failing. */
+  wait?: boolean | number;
 }
 
 export interface EvalRun {
@@ -54,8 +57,13 @@ interface Task {
   run: number;
 }
 
-/** Run (or resume) an evaluation. Same call from the CLI and a notebook. */
+/** Run (or resume) an evaluation. Same call from the CLI and a notebook. One process at a time per run folder. */
 export async function runEval(configInput: EvalConfigInput | EvalConfig, policy: Policy, opts: RunEvalOptions = {}): Promise<EvalRun> {
+  const config = parseEvalConfig(configInput);
+  return withRunLock(runDir(config), { wait: opts.wait, log: opts.log }, () => runEvalLocked(config, policy, opts));
+}
+
+async function runEvalLocked(configInput: EvalConfigInput | EvalConfig, policy: Policy, opts: RunEvalOptions): Promise<EvalRun> {
   const config = parseEvalConfig(configInput);
   const log = opts.log ?? ((m: string) => console.error(m));
   const warnings: string[] = [];

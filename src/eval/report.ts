@@ -196,14 +196,14 @@ export function paperAverage(summaries: BenchmarkSummary[]): BenchmarkSummary | 
 
 /** Report of a run (the object runEval returned, or a run folder path). */
 export function report(run: EvalRun | string, opts: { paperModel?: string | null; paperRows?: PaperRow[]; resamples?: number } = {}): Report {
-  const { config, records, dir } = typeof run === "string" ? { ...loadRun(run), dir: run } : { config: run.config, records: run.records, dir: run.dir };
+  const { config, records, dir, warnings } = typeof run === "string" ? { ...loadRun(run), dir: run } : { config: run.config, records: run.records, dir: run.dir, warnings: [] as string[] };
   const rows = opts.paperRows ?? loadPaperResults();
   const paperRow = findPaperRow(config.model, rows, opts.paperModel ?? config.paperModel);
   const summaries = summarize(records, paperRow, { resamples: opts.resamples });
   const avg = paperAverage(summaries);
   const table = summaryTable(avg ? [...summaries, avg] : summaries);
   const notes = typeof run === "string" ? readNotes(run) : run.benchmarks.map((b) => ({ id: b.id, notes: b.notes }));
-  const noteLines = notes.flatMap((b) => b.notes.map((n) => `note: ${b.id}: ${n}`));
+  const noteLines = [...notes.flatMap((b) => b.notes.map((n) => `note: ${b.id}: ${n}`)), ...warnings.map((w) => `warning: ${w}`)];
   const method = "accuracy %: each item's runs and samples averaged, then items; ci95: percentile bootstrap over items (2000 resamples, seed 42)";
   const paperLine = paperRow
     ? `paper: ${paperRow.model} ${paperRow.training || ""} (arXiv 2508.02669, README table)`.replace(/\s+\(/, " (")

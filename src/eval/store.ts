@@ -39,12 +39,14 @@ export interface LoadedResults {
   records: ResultRecord[];
   /** Bytes of a torn last line that were ignored (0 if none). */
   tornBytes: number;
+  /** Records that repeat a (benchmark, index, run, sample) already read: dropped, the first kept. */
+  duplicates: number;
   warnings: string[];
 }
 
 /** Read a results file, tolerating a torn last line and skipping (with a warning) bad ones. */
 export function readResults(file: string): LoadedResults {
-  if (!existsSync(file)) return { records: [], tornBytes: 0, warnings: [] };
+  if (!existsSync(file)) return { records: [], tornBytes: 0, duplicates: 0, warnings: [] };
   const text = readFileSync(file, "utf8");
   return parseResults(text, file);
 }
@@ -57,6 +59,9 @@ export function parseResults(text: string, file = "results.jsonl"): LoadedResult
   const body = text.slice(0, lastNl + 1);
   if (tornBytes > 0) warnings.push(`${file}: ignored a torn last line (${tornBytes} bytes, a crash mid-write)`);
   let lineNo = 0;
+  const seen = new Set<string>();
+  let duplicates = 0;
+  let firstDuplicate = "";
   for (const line of body.split("\n")) {
     lineNo++;
     if (!line.trim()) continue;
@@ -65,12 +70,21 @@ export function parseResults(text: string, file = "results.jsonl"): LoadedResult
       if (typeof r.benchmark !== "string" || !Number.isInteger(r.index) || !Number.isInteger(r.run) || !Number.isInteger(r.sample) || typeof r.correct !== "boolean") {
         throw new Error("missing fields");
       }
+      const key = recordKey(r);
+      if (seen.has(key)) {
+        if (duplicates++ === 0) firstDuplicate = `line ${lineNo}: ${key.replace(/\t/g, "/")}`;
+        continue;
+      }
+      seen.add(key);
       records.push(r);
     } catch (e) {
       warnings.push(`${file}: line ${lineNo}: skipped (${(e as Error).message})`);
     }
   }
-  return { records, tornBytes, warnings };
+  if (duplicates > 0) {
+    warnings.push(`${file}: ${duplicates} duplicate records (the same benchmark/item/run/sample written again, as two processes sharing one run folder do; first at ${firstDuplicate}); the first of each is used`);
+  }
+  return { records, tornBytes, duplicates, warnings };
 }
 
 /** Append-only writer. Open it after readResults: it cuts a torn tail so new lines start clean. */

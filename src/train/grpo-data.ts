@@ -22,7 +22,7 @@ export async function loadGrpoItems(data: GrpoConfig["data"]): Promise<{ items: 
   const warnings: string[] = [];
   let all: Item[] = [];
   for (const s of data.sources) {
-    const r = isDatasetName(s) ? await loadDataset(s, { root: data.root, split: "train" }) : await loadPath(s);
+    const r = isDatasetName(s) ? await loadDataset(s, { root: data.root, split: "train" }) : await loadPath(s, { root: data.root });
     sources.push({ source: s, items: r.items.length, skipped: r.skipped.length });
     warnings.push(...r.warnings.map((w) => `${s}: ${w}`));
     all = all.concat(r.items);

@@ -13,6 +13,7 @@
  * uninterrupted run would take. The reference model is saved once in <run>/reference.
  * The CLI (`medvlthinker train grpo`) and notebook 04 both call trainGrpo.
  */
+import { withRunLock } from "../run-lock";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { loadCheckpoint, saveCheckpoint } from "../model/checkpoint";
@@ -87,6 +88,8 @@ export interface TrainGrpoOptions {
   onStep?: (m: GrpoStepMetrics, samples: ScoredSample[]) => void;
   /** Notes (data report, warm-up, checkpoints); default console.error. */
   log?: (message: string) => void;
+  /** When another process holds the run folder: wait for it (true, or at most ms) instead of failing. */
+  wait?: boolean | number;
   /** Makes `model.init` "base" / "instruct" (src/stages/models.ts stageModels); not needed for a checkpoint folder. */
   models?: StageModels;
 }
@@ -170,6 +173,14 @@ function grpoMetrics(step: number, epoch: number, lr: number, rows: RolloutRow[]
 
 /** Train (or resume) one GRPO run. The same call from the CLI and notebooks. */
 export async function trainGrpo(input: GrpoConfigInput | GrpoConfig, opts: TrainGrpoOptions = {}): Promise<GrpoResult> {
+  const cfg = parseGrpoConfig(input);
+  checkGrpoConfigFiles(cfg);
+  checkStageModels(cfg.model.init, opts.models);
+  // One process at a time in a run folder (src/run-lock.ts).
+  return withRunLock(cfg.out, { wait: opts.wait, log: opts.log }, () => trainGrpoLocked(cfg, opts));
+}
+
+async function trainGrpoLocked(input: GrpoConfigInput | GrpoConfig, opts: TrainGrpoOptions): Promise<GrpoResult> {
   // 1. Everything that can be wrong with the config fails here, before any work.
   const cfg = parseGrpoConfig(input);
   checkGrpoConfigFiles(cfg);

@@ -13,6 +13,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { writeFileAtomic } from "../atomic";
+import { LOCK_FILE } from "../run-lock";
 
 export const RUN_CONFIG_FILE = "config.json";
 export const METRICS_FILE = "metrics.jsonl";
@@ -76,7 +77,8 @@ export function openRun(dir: string, config: unknown, opts: OpenRunOptions = {})
   }
   if (saved !== undefined && !opts.resume) {
     if (!opts.overwrite) throw new ConfigError(`run folder ${dir} already holds a run; pass resume to continue it, overwrite to replace it, or choose another output folder`);
-    rmSync(dir, { recursive: true, force: true });
+    // Everything but the run-folder lock this process holds (src/run-lock.ts).
+    for (const name of readdirSync(dir)) if (name !== LOCK_FILE) rmSync(join(dir, name), { recursive: true, force: true });
   }
   // A resume with nothing saved yet (killed before the config was written) starts the run.
   mkdirSync(folder.checkpointsDir, { recursive: true });

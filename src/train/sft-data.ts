@@ -129,7 +129,7 @@ export async function loadSftItems(data: SftConfig["data"]): Promise<SftItems> {
   const sources: SftDataReport["sources"] = [];
   let all: Item[] = [];
   for (const s of data.sources) {
-    const r = isDatasetName(s) ? await loadDataset(s, { root: data.root, split: "train" }) : await loadPath(s, { split: "train" });
+    const r = isDatasetName(s) ? await loadDataset(s, { root: data.root, split: "train" }) : await loadPath(s, { split: "train", root: data.root });
     sources.push({ source: s, items: r.items.length, skipped: r.skipped.length });
     warnings.push(...r.warnings.map((w) => `${s}: ${w}`));
     all = all.concat(r.items);

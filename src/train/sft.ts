@@ -11,6 +11,7 @@
  * it, so `resume` replays exactly the steps an uninterrupted run would take.
  * The CLI (`medvlthinker train sft`) and notebook 03 both call runSft.
  */
+import { withRunLock } from "../run-lock";
 import { join } from "node:path";
 import { numpy as np } from "../model/jax";
 import { buildHostBatch, lossMask, type Sequence } from "../model/batch";
@@ -85,6 +86,8 @@ export interface SftRunOptions {
   onStep?: (m: SftMetrics) => void | Promise<void>;
   /** Notes (data report lines, checkpoints); default console.error. */
   log?: (message: string) => void;
+  /** When another process holds the run folder: wait for it (true, or at most ms) instead of failing. */
+  wait?: boolean | number;
   /** Makes `model.init: "base"` (src/stages/models.ts stageModels); not needed for a checkpoint folder. */
   models?: StageModels;
 }
@@ -247,6 +250,14 @@ async function initialModel(cfg: SftConfig, log: (m: string) => void, models: St
 
 /** Train (or resume) one SFT run. Same call from the CLI and notebooks. */
 export async function runSft(input: SftConfigInput | SftConfig, opts: SftRunOptions = {}): Promise<SftResult> {
+  const cfg = parseSftConfig(input);
+  checkConfigFiles(cfg);
+  checkStageModels(cfg.model.init, opts.models);
+  // One process at a time in a run folder (src/run-lock.ts).
+  return withRunLock(cfg.out, { wait: opts.wait, log: opts.log }, () => runSftLocked(cfg, opts));
+}
+
+async function runSftLocked(input: SftConfigInput | SftConfig, opts: SftRunOptions): Promise<SftResult> {
   // 1. Everything that can be wrong with the config fails here, before any work.
   const cfg = parseSftConfig(input);
   checkConfigFiles(cfg);
