@@ -10,6 +10,7 @@ const STAGES: Record<string, string> = {
   model: "the embedded model: pretrain, sample",
   train: "train: sft, grpo",
   curate: "difficulty curation by pass rate",
+  cluster: "verl on Ray: export, submit, follow, stop, merge, serve",
 };
 
 function usage(): string {
@@ -41,7 +42,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /** Errors about the user's input or setup: print the message alone, no stack trace. */
-const USER_ERRORS = new Set(["DataError", "ConfigError", "CheckpointError", "PolicyConfigError", "RequestFailedError"]);
+const USER_ERRORS = new Set(["DataError", "ConfigError", "CheckpointError", "PolicyConfigError", "RequestFailedError", "RayJobsError"]);
 
 export function formatCliError(err: unknown): string {
   const e = err as { name?: string; message?: string } | null;

@@ -16,7 +16,8 @@ import { writeFileAtomic } from "../atomic";
 import { ConfigError } from "../errors";
 import type { Item } from "../data/item";
 import { REPO_ROOT } from "../paths";
-import type { GrpoConfig } from "../train/grpo-config";
+import { checkGrpoConfigFiles, parseGrpoConfig, type GrpoConfig } from "../train/grpo-config";
+import { loadGrpoItems, type GrpoDataReport } from "../train/grpo-data";
 import { grpoOverrides, mainPpoEntrypoint, mainPpoScript, PAPER_RESOURCES, type Override, type VerlResources } from "./verl-command";
 import { exportVerlRows, VERL_COMMITS, type ExportedFile, type LeftOut, type VerlTarget } from "./verl-data";
 
@@ -205,4 +206,30 @@ export function readJobSpec(dir: string): JobSpec {
   const p = join(resolve(dir), JOB_FILE);
   if (!existsSync(p)) throw new ConfigError(`${resolve(dir)} has no ${JOB_FILE}; run medvlthinker cluster export first`);
   return JSON.parse(readFileSync(p, "utf8")) as JobSpec;
+}
+
+export interface ExportGrpoOptions extends Omit<GrpoBundleOptions, "items" | "valItems" | "config"> {
+  /** Dataset names or files the project loads (a curated.parquet, an interchange jsonl...). */
+  data: string[];
+  /** Held-out data for verl's validation (evaluation benchmarks are allowed here). */
+  val?: string[];
+  /** The GRPO config fields (default: the published preset). */
+  config?: Record<string, unknown>;
+  dataRoot?: string;
+  limit?: number | null;
+}
+
+/**
+ * The whole export: load the training items (closed questions, every evaluation benchmark's items
+ * removed, as training everywhere in the project), render the published GRPO config, write the
+ * bundle. The notebook and `medvlthinker cluster export grpo` both call this.
+ */
+export async function exportGrpo(dir: string, o: ExportGrpoOptions): Promise<{ manifest: Manifest; data: GrpoDataReport }> {
+  const config = parseGrpoConfig({ preset: "published", ...o.config, data: { ...((o.config?.data as object) ?? {}), sources: o.data, ...(o.dataRoot ? { root: o.dataRoot } : {}), ...(o.limit !== undefined ? { limit: o.limit } : {}) } }, "GRPO config");
+  checkGrpoConfigFiles(config);
+  const { items, report } = await loadGrpoItems(config.data);
+  let valItems: Item[] | undefined;
+  if (o.val?.length) valItems = (await loadGrpoItems({ ...config.data, sources: o.val, excludeEval: [], limit: null })).items;
+  const manifest = await writeGrpoBundle(dir, { ...o, config, items, valItems });
+  return { manifest, data: report };
 }

@@ -64,7 +64,8 @@ export interface VerlData {
 export type Override = [key: string, value: string];
 
 const bool = (b: boolean) => (b ? "True" : "False");
-const list = (xs: string[]) => `[${xs.map((x) => `'${x}'`).join(",")}]`;
+// What Hydra receives from the paper's unquoted ['console','wandb'] after the shell removed the quotes.
+const list = (xs: string[]) => `[${xs.join(",")}]`;
 const files = (xs: string[]) => (xs.length === 1 ? xs[0] : list(xs));
 const num = (x: number) => String(x);
 

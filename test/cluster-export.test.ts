@@ -1,0 +1,218 @@
+/**
+ * The verl export: parquet read back with the project's parquet reader (hyparquet over a file
+ * handle) and every row checked against the item it came from; text-only and image rows split for
+ * the pinned commit, mixed for current verl; over-long prompts (image tokens as Qwen2.5-VL counts
+ * them) left out and reported; the command rendered key for key; the CLI on a curated parquet.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parquetMetadataAsync, parquetReadObjects } from "hyparquet";
+import sharp from "sharp";
+import type { Item } from "../src/data/item";
+import { fileAsyncBuffer, writeParquetItems } from "../src/data/parquet";
+import { qwenImageTokens, smartResize } from "../src/data/qwen-vision";
+import { readManifest, REWARD_PY, writeGrpoBundle } from "../src/cluster/bundle";
+import { grpoOverrides, PAPER_RESOURCES, toHead } from "../src/cluster/verl-command";
+import { promptCounter, verlRow, type VerlRow } from "../src/cluster/verl-data";
+import { GRPO_PRESETS, parseGrpoConfig } from "../src/train/grpo-config";
+import { run as cli } from "../src/cli/cluster";
+
+async function png(w: number, h: number, seed: number): Promise<Uint8Array> {
+  return new Uint8Array(await sharp({ create: { width: w, height: h, channels: 3, background: { r: seed % 255, g: 80, b: 160 } } }).png().toBuffer());
+}
+
+async function makeItems(): Promise<Item[]> {
+  const items: Item[] = [];
+  for (let i = 0; i < 12; i++) {
+    const k = i % 3 === 0 ? 0 : i % 3; // 0, 1 or 2 images
+    const images = k ? await Promise.all(Array.from({ length: k }, (_, j) => png(40 + 13 * i, 30 + 7 * j, i * 7 + j)).map(async (b) => ({ bytes: await b, path: null }))) : null;
+    items.push({
+      images,
+      question: `Question ${i}: which finding is shown? ünïcødé "quotes" \\n literal`,
+      options: { A: "Effusion", B: `Option ${i}`, C: "None" },
+      answer_label: "B",
+      answer: `Option ${i}`,
+      reasoning: null,
+      dataset_name: i % 2 ? "slake" : "medqa",
+      dataset_index: 100 + i,
+    });
+  }
+  // One prompt far too long: a 3000 x 3000 image is ~11,500 tokens.
+  items.push({ ...items[1], images: [{ bytes: await png(3000, 3000, 1), path: null }], dataset_index: 999 });
+  return items;
+}
+
+async function readRows(path: string): Promise<Record<string, unknown>[]> {
+  const fd = openSync(path, "r");
+  try {
+    const file = fileAsyncBuffer(fd);
+    const metadata = await parquetMetadataAsync(file);
+    return (await parquetReadObjects({ file, metadata })) as Record<string, unknown>[];
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const plain = (v: unknown) => JSON.parse(JSON.stringify(v, (_, x) => (typeof x === "bigint" ? Number(x) : x)));
+
+test("smart_resize and image tokens follow qwen-vl-utils (Python rounding, min/max pixels)", () => {
+  assert.deepEqual(smartResize(42, 42), { height: 56, width: 56 }); // 42/28 = 1.5 rounds to 2 (even); area below min -> ceil
+  assert.deepEqual(smartResize(70, 70), { height: 56, width: 56 }); // 2.5 rounds to 2 (banker's)
+  assert.deepEqual(smartResize(512, 512), { height: 504, width: 504 });
+  assert.equal(qwenImageTokens(512, 512), 18 * 18 + 2);
+  const big = smartResize(10000, 10000);
+  assert.ok(big.height * big.width <= 16384 * 28 * 28 && big.height % 28 === 0);
+  assert.throws(() => smartResize(10, 2500), /aspect ratio/);
+});
+
+test("export for the pinned commit: separate text and image files, every row equal to its item, over-long prompts left out", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "verl-export-"));
+  try {
+    const items = await makeItems();
+    const config = parseGrpoConfig({ preset: "published" });
+    const m = await writeGrpoBundle(dir, { config, items, target: "pinned", modality: "image", dataSource: "med-test" });
+    assert.deepEqual(m.files.filter((f) => f.rows !== undefined).map((f) => [f.path, f.rows]), [["data/train-image.parquet", 8], ["data/train-text.parquet", 4]]);
+    assert.equal(m.counts.left_out, 1);
+    assert.equal(m.left_out[0].dataset_index, 999);
+    assert.equal(m.left_out[0].reason, "too long");
+    assert.ok((m.left_out[0].prompt_tokens as number) > 2048);
+    assert.deepEqual(m.train_files, ["./data/train-image.parquet"]);
+    const kept = items.filter((it) => it.dataset_index !== 999);
+    for (const [file, want] of [["train-text.parquet", kept.filter((it) => !it.images)], ["train-image.parquet", kept.filter((it) => it.images)]] as const) {
+      const rows = await readRows(join(dir, "data", file));
+      assert.equal(rows.length, want.length);
+      rows.forEach((row, i) => {
+        const it = want[i];
+        const expect: VerlRow = verlRow(it, i, { dataSource: "med-test" });
+        const { images, ...rest } = plain(row) as VerlRow;
+        assert.deepEqual(rest, expect, `${file} row ${i}`);
+        // The details verl and the reward rely on.
+        assert.equal(rest.reward_model.ground_truth, rest.extra_info.answer);
+        assert.equal(rest.prompt.length, 1);
+        const k = it.images?.length ?? 0;
+        assert.ok(rest.prompt[0].content.startsWith("<image>".repeat(k) + "You will solve"));
+        assert.equal(rest.prompt[0].content.split("<image>").length - 1, k);
+        assert.deepEqual(JSON.parse(rest.extra_info.options), it.options);
+        if (file === "train-text.parquet") assert.equal(images, undefined, "no images column in the text file (the pinned verl iterates it)");
+        else {
+          assert.equal(images?.length, k);
+          images?.forEach((im, j) => {
+            assert.match(im.image, /^data:image\/png;base64,/);
+            assert.deepEqual(new Uint8Array(Buffer.from(im.image.split(",")[1], "base64")), (it.images as NonNullable<Item["images"]>)[j].bytes);
+          });
+        }
+      });
+    }
+    assert.equal(readFileSync(join(dir, "reward/medvlthinker_reward.py"), "utf8"), REWARD_PY);
+    const manifest = readManifest(dir);
+    for (const f of manifest.files) assert.ok(existsSync(join(dir, f.path)), f.path);
+    assert.ok(manifest.files.some((f) => f.path === "command.sh"));
+    const cmd = readFileSync(join(dir, "command.sh"), "utf8");
+    assert.match(cmd, /data\.train_files=\.\/data\/train-image\.parquet \\/);
+    assert.match(cmd, /custom_reward_function\.path=\.\/reward\/medvlthinker_reward\.py/);
+    assert.match(cmd, /'trainer\.logger=\[console\]'/);
+    // Both modalities and no choice: the pinned commit cannot mix them.
+    await assert.rejects(writeGrpoBundle(join(dir, "again"), { config, items, target: "pinned" }), /cannot mix them/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("export for current verl: one file, text rows with images [], over-long prompts filtered by verl too", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "verl-export-head-"));
+  try {
+    const items = await makeItems();
+    const m = await writeGrpoBundle(dir, { config: parseGrpoConfig({ preset: "published" }), items, target: "head" });
+    assert.deepEqual(m.train_files, ["./data/train.parquet"]);
+    const rows = plain(await readRows(join(dir, "data", "train.parquet"))) as VerlRow[];
+    assert.equal(rows.length, 12);
+    rows.forEach((r, i) => assert.equal(r.images?.length, items[i].images?.length ?? 0));
+    assert.match(m.entrypoint, /data\.filter_overlong_prompts=True/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the overrides follow the paper's script key for key; current verl renames and refuses removed keys", () => {
+  const c = parseGrpoConfig({ preset: "published" });
+  const o = grpoOverrides(c, PAPER_RESOURCES, { trainFiles: ["t.parquet"], valFiles: ["v.parquet"], rewardPath: "./r.py" }, "pinned");
+  const get = Object.fromEntries(o);
+  // The values of train-qwen2_5_vl_7b-m23k.sh (3B identical but the model).
+  const paper: Record<string, string> = {
+    "algorithm.adv_estimator": "grpo",
+    "data.train_batch_size": "256",
+    "data.max_prompt_length": "2048",
+    "data.filter_overlong_prompts": "False",
+    "data.max_response_length": "4096",
+    "data.truncation": "error",
+    "data.image_key": "images",
+    "actor_rollout_ref.actor.optim.lr": String(1e-6),
+    "actor_rollout_ref.actor.ppo_mini_batch_size": "128",
+    "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu": "32",
+    "actor_rollout_ref.actor.use_kl_loss": "True",
+    "actor_rollout_ref.actor.kl_loss_coef": "0.01",
+    "actor_rollout_ref.actor.kl_loss_type": "low_var_kl",
+    "actor_rollout_ref.actor.entropy_coeff": "0",
+    "actor_rollout_ref.rollout.tensor_model_parallel_size": "2",
+    "actor_rollout_ref.rollout.gpu_memory_utilization": "0.6",
+    "actor_rollout_ref.rollout.n": "8",
+    "actor_rollout_ref.ref.fsdp_config.param_offload": "True",
+    "algorithm.use_kl_in_reward": "False",
+    "trainer.n_gpus_per_node": "8",
+    "trainer.nnodes": "1",
+    "trainer.total_epochs": "5",
+  };
+  for (const [k, v] of Object.entries(paper)) assert.equal(get[k], v, k);
+  assert.equal(new Set(o.map(([k]) => k)).size, o.length, "no key twice");
+  // Changing the config changes the command.
+  const c2 = parseGrpoConfig({ preset: "published", actor: { klLossCoef: 0, lr: 2e-6 }, rollout: { n: 16 } });
+  const g2 = Object.fromEntries(grpoOverrides(c2, PAPER_RESOURCES, { trainFiles: ["t"], valFiles: ["v"], rewardPath: "r" }, "pinned"));
+  assert.equal(g2["actor_rollout_ref.actor.use_kl_loss"], "False");
+  assert.equal(g2["actor_rollout_ref.rollout.n"], "16");
+  // What verl cannot do is refused, not dropped.
+  assert.throws(() => grpoOverrides(GRPO_PRESETS.workshop, PAPER_RESOURCES, { trainFiles: ["t"], valFiles: ["v"], rewardPath: "r" }, "pinned"), /format warm-up/);
+  assert.throws(() => grpoOverrides(c, { ...PAPER_RESOURCES, microBatchPerGpu: 48 }, { trainFiles: ["t"], valFiles: ["v"], rewardPath: "r" }, "pinned"), /do not divide/);
+  // Renamed and removed keys.
+  assert.deepEqual(toHead([["ray_init.num_cpus", "4"], ["actor_rollout_ref.actor.optim.warmup_style", "constant"]]), [
+    ["ray_kwargs.ray_init.num_cpus", "4"],
+    ["actor_rollout_ref.actor.optim.lr_scheduler_type", "constant"],
+  ]);
+  assert.throws(() => toHead([["actor_rollout_ref.rollout.use_fire_sampling", "False"]]), /no longer exists/);
+  assert.throws(() => toHead([["actor_rollout_ref.rollout.mode", "sync"]]), /removed/);
+});
+
+test("prompt counting: the upper bound never undercounts the template and images", () => {
+  const c = promptCounter();
+  assert.equal(c.kind, "upper-bound");
+  const t = c.count("abc", [10, 20]);
+  assert.ok(t >= 3 + 30 + 5);
+});
+
+test("cli: cluster export grpo on a curated parquet (evaluation items excluded) writes the folder", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "verl-export-cli-"));
+  try {
+    const items = (await makeItems()).slice(0, 6).map((it) => ({ ...it, images: null }));
+    await writeParquetItems(join(dir, "curated.parquet"), items);
+    const logs: string[] = [];
+    const orig = console.log;
+    console.log = (...a: unknown[]) => void logs.push(a.join(" "));
+    let code: number;
+    try {
+      code = await cli(["export", "grpo", "--data", join(dir, "curated.parquet"), "--out", join(dir, "out"), "--no-progress", "--set", "trainer.val_before_train=False"]);
+    } finally {
+      console.log = orig;
+    }
+    assert.equal(code, 0);
+    const m = readManifest(join(dir, "out"));
+    assert.equal(m.counts.rows, 6);
+    assert.deepEqual(m.train_files, ["./data/train-text.parquet"]);
+    assert.match(m.entrypoint, /^python3 -m verl\.trainer\.main_ppo /);
+    assert.match(m.entrypoint, /trainer\.val_before_train=False/);
+    await assert.rejects(cli(["export", "grpo", "--data", join(dir, "curated.parquet"), "--out", join(dir, "out"), "--no-progress"]), /already holds an export/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
