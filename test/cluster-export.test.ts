@@ -116,6 +116,8 @@ test("export for the pinned commit: separate text and image files, every row equ
     assert.match(cmd, /'trainer\.logger=\[console\]'/);
     // Both modalities and no choice: the pinned commit cannot mix them.
     await assert.rejects(writeGrpoBundle(join(dir, "again"), { config, items, target: "pinned" }), /cannot mix them/);
+    const larger = await writeGrpoBundle(join(dir, "larger"), { config, items: items.slice(0, 7), target: "pinned", modality: "larger" });
+    assert.deepEqual(larger.train_files, ["./data/train-image.parquet"], "4 image rows beat 3 text rows");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -70,8 +70,8 @@ export interface GrpoBundleOptions {
   valItems?: Item[];
   target?: VerlTarget;
   resources?: Partial<VerlResources>;
-  /** With both text and image rows, which file the pinned commit trains on (it cannot mix them). */
-  modality?: "text" | "image";
+  /** With both text and image rows, which file the pinned commit trains on (it cannot mix them); "larger": the one with more rows. */
+  modality?: "text" | "image" | "larger";
   dataSource?: string;
   tokenizerFile?: string;
   /** Extra Hydra overrides (key=value), renamed for current verl like the rest. */
@@ -103,16 +103,17 @@ function listFiles(dir: string): string[] {
 }
 
 /** The training files the command names: all of them for current verl, one modality for the pinned commit. */
-function chooseTrainFiles(files: ExportedFile[], target: VerlTarget, modality?: "text" | "image"): ExportedFile[] {
+function chooseTrainFiles(files: ExportedFile[], target: VerlTarget, modality?: "text" | "image" | "larger"): ExportedFile[] {
   if (!files.length) throw new ConfigError("no rows to export: every item was left out (see the left-out list) or none was given");
   if (target === "head" || files.length === 1) {
-    if (modality && !files.some((f) => f.modality === modality || f.modality === "mixed")) throw new ConfigError(`--modality ${modality}: the export has no ${modality} rows`);
+    if (modality && modality !== "larger" && !files.some((f) => f.modality === modality || f.modality === "mixed")) throw new ConfigError(`--modality ${modality}: the export has no ${modality} rows`);
     return files;
   }
   if (!modality) {
     const counts = files.map((f) => `${f.rows} ${f.modality}`).join(", ");
     throw new ConfigError(`the data has both text-only and image rows (${counts}); verl ${VERL_COMMITS.pinned.slice(0, 7)} cannot mix them in one run: choose --modality text or --modality image (or --verl head)`);
   }
+  if (modality === "larger") return [[...files].sort((a, b) => b.rows - a.rows)[0]];
   return files.filter((f) => f.modality === modality);
 }
 

@@ -8,7 +8,7 @@ import { appendFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ConfigError } from "../errors";
 import { readJobSpec, type JobSpec } from "./bundle";
-import { newSubmissionId, zipFolder, type JobSubmitRequest, type RayJobsClient } from "./ray-jobs";
+import { newSubmissionId, packageName, zipFolder, type JobSubmitRequest, type RayJobsClient } from "./ray-jobs";
 import { shellWord } from "./verl-command";
 import type { VerlTarget } from "./verl-data";
 
@@ -42,6 +42,17 @@ export function jobRequest(spec: JobSpec, workingDir: string | null, o: SubmitOp
   };
   if (spec.entrypoint_num_gpus !== undefined) req.entrypoint_num_gpus = spec.entrypoint_num_gpus;
   return req;
+}
+
+/** What `submitBundle` would send, computed locally (no cluster needed): the package name and size, and the request. */
+export function previewSubmission(dir: string, o: SubmitOptions = {}): { package: string; packageBytes: number; request: JobSubmitRequest } {
+  dir = resolve(dir);
+  const zip = zipFolder(dir, [".git/", SUBMISSIONS_FILE]);
+  const pkg = `gcs://${packageName(zip)}`;
+  const spec = readJobSpec(dir);
+  // Placeholders for the passed variables: a preview never shows their values.
+  const env = Object.fromEntries((spec.pass_env ?? []).map((n) => [n, `($${n} of the submitting shell)`]));
+  return { package: pkg, packageBytes: zip.length, request: jobRequest(spec, pkg, { ...o, env, submissionId: o.submissionId ?? "(chosen at submit)" }) };
 }
 
 /** Upload `dir` and submit its job.json; returns the submission id. */

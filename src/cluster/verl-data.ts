@@ -26,7 +26,8 @@ import sharp from "sharp";
 import { ParquetWriter } from "hyparquet-writer";
 import { imageBytes } from "../data/images";
 import { DataError, type Item } from "../data/item";
-import { fdWriter } from "../data/parquet";
+import { fdWriter, fileAsyncBuffer } from "../data/parquet";
+import { parquetMetadataAsync, parquetReadObjects } from "hyparquet";
 import { qwenImageTokens } from "../data/qwen-vision";
 import { imageDataUrl, toVerlMessages, type PromptOptions } from "../prompt";
 
@@ -344,4 +345,17 @@ export async function exportVerlRows(items: Item[], dir: string, o: VerlExportOp
   }
   const files: ExportedFile[] = [...writers.entries()].map(([modality, e]) => ({ file: e.w.path.slice(dir.length + 1), modality, rows: e.w.rows, images: e.images }));
   return { target: o.target, files, leftOut, counting: counter.kind, maxPromptLength: o.maxPromptLength, longestPrompt: longest };
+}
+
+/** Read verl rows back (the project's parquet reader: hyparquet over a file handle); bigints become numbers. */
+export async function readVerlRows(path: string): Promise<VerlRow[]> {
+  const fd = openSync(path, "r");
+  try {
+    const file = fileAsyncBuffer(fd);
+    const metadata = await parquetMetadataAsync(file);
+    const rows = (await parquetReadObjects({ file, metadata })) as Record<string, unknown>[];
+    return JSON.parse(JSON.stringify(rows, (_, x) => (typeof x === "bigint" ? Number(x) : x))) as VerlRow[];
+  } finally {
+    closeSync(fd);
+  }
 }
