@@ -14,9 +14,11 @@ import sharp from "sharp";
 import type { Item } from "../src/data/item";
 import { fileAsyncBuffer, writeParquetItems } from "../src/data/parquet";
 import { qwenImageTokens, smartResize } from "../src/data/qwen-vision";
-import { readManifest, REWARD_PY, writeGrpoBundle } from "../src/cluster/bundle";
+import { readManifest, REWARD_PY, writeGrpoBundle, writeSftBundle } from "../src/cluster/bundle";
+import { PAPER_SFT_RESOURCES, sftOverrides } from "../src/cluster/verl-sft";
+import { parseSftConfig } from "../src/train/config";
 import { grpoOverrides, PAPER_RESOURCES, toHead } from "../src/cluster/verl-command";
-import { promptCounter, verlRow, type VerlRow } from "../src/cluster/verl-data";
+import { promptCounter, readVerlRows, verlRow, type VerlRow } from "../src/cluster/verl-data";
 import { GRPO_PRESETS, parseGrpoConfig } from "../src/train/grpo-config";
 import { run as cli } from "../src/cli/cluster";
 
@@ -214,6 +216,40 @@ test("cli: cluster export grpo on a curated parquet (evaluation items excluded) 
     assert.match(m.entrypoint, /^python3 -m verl\.trainer\.main_ppo /);
     assert.match(m.entrypoint, /trainer\.val_before_train=False/);
     await assert.rejects(cli(["export", "grpo", "--data", join(dir, "curated.parquet"), "--out", join(dir, "out"), "--no-progress"]), /already holds an export/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("export sft: messages (the RL prompt, the paper's target) + images read back row by row; the paper's TRL settings as verl SFT keys", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "verl-sft-"));
+  try {
+    const items = (await makeItems()).map((it, i) => ({ ...it, reasoning: `  trace ${i}\nwith lines  ` }));
+    const m = await writeSftBundle(dir, { config: parseSftConfig({ preset: "published" }), items });
+    assert.equal(m.kind, "verl-sft");
+    assert.equal(m.counts.rows, 12);
+    assert.equal(m.left_out[0]?.dataset_index, 999);
+    const rows = (await readVerlRows(join(dir, "data", "sft.parquet"))) as unknown as { messages: { role: string; content: string }[]; images: { image: string }[] }[];
+    const kept = items.filter((it) => it.dataset_index !== 999);
+    rows.forEach((r, i) => {
+      const it = kept[i];
+      assert.deepEqual(r.messages, [
+        { role: "user", content: verlRow(it, 0, { dataSource: "x" }).prompt[0].content },
+        { role: "assistant", content: `<think> trace ${i}\nwith lines </think>\n<answer> B </answer>` },
+      ]);
+      assert.equal(r.images.length, it.images?.length ?? 0);
+    });
+    const get = Object.fromEntries(sftOverrides(parseSftConfig({ preset: "published" }), PAPER_SFT_RESOURCES, ["./d.parquet"], 160));
+    assert.equal(get["optim.lr"], String(1e-5));
+    assert.equal(get["optim.lr_scheduler_type"], "cosine");
+    assert.equal(get["optim.lr_warmup_steps_ratio"], "0.05");
+    assert.equal(get["optim.weight_decay"], String(1e-4));
+    assert.equal(get["optim.betas"], "[0.9,0.95]");
+    assert.equal(get["data.train_batch_size"], "16");
+    assert.equal(get["trainer.total_epochs"], "5");
+    assert.equal(get["trainer.save_freq"], "10", "a checkpoint per epoch (160 rows / 16)");
+    assert.match(m.entrypoint, /^torchrun --standalone --nnodes=1 --nproc-per-node=8 -m verl\.trainer\.sft_trainer /);
+    assert.equal(JSON.parse(readFileSync(join(dir, "job.json"), "utf8")).entrypoint_num_gpus, 8);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { parseArgs } from "node:util";
 import { int, list, num, readConfigFile } from "./args";
 import { ConfigError } from "../errors";
-import { exportGrpo } from "../cluster/bundle";
+import { exportGrpo, exportSft } from "../cluster/bundle";
 import { followJob } from "../cluster/follow";
 import { RayJobsClient } from "../cluster/ray-jobs";
 import { serveAndEvaluate } from "../cluster/serve";
@@ -18,6 +18,7 @@ import { createProgress } from "../viz/progress";
 
 const USAGE = `usage:
   medvlthinker cluster export grpo --data PATH_OR_DATASET... --out DIR [options]
+  medvlthinker cluster export sft --data PATH_OR_DATASET... --out DIR [options]
   medvlthinker cluster submit DIR --address URL [--submission-id ID]
   medvlthinker cluster follow ID --address URL --out RUN_DIR [--poll S]
   medvlthinker cluster status|logs|stop ID --address URL
@@ -40,6 +41,10 @@ in one folder with a manifest. Options:
   --set KEY=VALUE       extra Hydra override (repeatable; renamed for --verl head)
   --pass-env NAME       an environment variable the job gets from the submitting shell (repeatable)
   --overwrite           replace an existing export
+export sft: verl SFT parquet (messages + images) and current verl's SFT trainer command with the
+  paper's TRL settings (lr 1e-5, cosine, warm-up 5%, batch 16, 5 epochs); --max-length N (8192).
+  The paper ran TRL 0.15.2 through its own script; verl's trainer is the documented interface that
+  trains Qwen2.5-VL with images and writes checkpoints the merger and serve read (see src/cluster/verl-sft.ts).
 submit: uploads DIR as the job's working_dir and prints the submission id as its last line.
 follow: appends one record per verl step to RUN_DIR/metrics.jsonl; exit 0 when the job succeeds,
   1 with the job's message when it fails or is stopped.
@@ -89,6 +94,7 @@ export async function run(argv: string[]): Promise<number> {
       "data-source": { type: "string" },
       limit: { type: "string" },
       "data-root": { type: "string" },
+      "max-length": { type: "string" },
       set: { type: "string", multiple: true },
       "pass-env": { type: "string", multiple: true },
       overwrite: { type: "boolean" },
@@ -123,13 +129,29 @@ export async function run(argv: string[]): Promise<number> {
 
   switch (sub) {
     case "export": {
-      if (positionals[0] !== "grpo") throw new ConfigError(`cluster export: only 'grpo' is supported (got '${positionals[0] ?? ""}'); SFT: see the README's scale-out section`);
+      if (positionals[0] !== "grpo" && positionals[0] !== "sft") throw new ConfigError(`cluster export: grpo or sft (got '${positionals[0] ?? ""}')`);
       const data = list(values.data);
       if (!data) throw new ConfigError("--data is required (a curated.parquet, a dataset name such as vqa-rad, or any file the project loads)");
       if (!values.out) throw new ConfigError("--out DIR is required");
       const modality = values.modality as "text" | "image" | undefined;
       if (modality && modality !== "text" && modality !== "image") throw new ConfigError(`--modality must be text or image, got '${modality}'`);
       const config = { ...readConfigFile(values.config), ...(values.preset ? { preset: values.preset } : {}) };
+      if (positionals[0] === "sft") {
+        const m = await exportSft(values.out, {
+          data,
+          config,
+          dataRoot: values["data-root"],
+          limit: int("limit", values.limit),
+          tokenizerFile: values.tokenizer,
+          passEnv: list(values["pass-env"]),
+          overwrite: values.overwrite,
+          resources: Object.fromEntries(Object.entries({ model: values.model, experiment: values.experiment, nGpusPerNode: int("gpus", values.gpus), checkpointDir: values["checkpoint-dir"], maxLength: int("max-length", values["max-length"]) }).filter(([, v]) => v !== undefined)),
+        });
+        console.log(`  data/sft.parquet: ${m.counts.rows} rows, ${m.counts.images} images; left out: ${m.counts.left_out}`);
+        for (const w of m.warnings) console.log(`warning: ${w}`);
+        console.log(`wrote ${values.out} (command.sh, manifest.json); submit with: medvlthinker cluster submit ${values.out} --address URL`);
+        return 0;
+      }
       let bar: ReturnType<typeof createProgress> | null = null;
       let last = 0;
       const { manifest, data: report } = await exportGrpo(values.out, {

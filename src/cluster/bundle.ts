@@ -19,6 +19,9 @@ import { REPO_ROOT } from "../paths";
 import { checkGrpoConfigFiles, parseGrpoConfig, type GrpoConfig } from "../train/grpo-config";
 import { loadGrpoItems, type GrpoDataReport } from "../train/grpo-data";
 import { grpoOverrides, mainPpoEntrypoint, mainPpoScript, PAPER_RESOURCES, type Override, type VerlResources } from "./verl-command";
+import { exportSftRows, PAPER_SFT_RESOURCES, sftEntrypoint, sftOverrides, type SftResources } from "./verl-sft";
+import { parseSftConfig, type SftConfig } from "../train/config";
+import { loadSftItems } from "../train/sft-data";
 import { exportVerlRows, VERL_COMMITS, type ExportedFile, type LeftOut, type VerlTarget } from "./verl-data";
 
 /** The Python reward verl loads (src/cluster/verl_reward.py), read once. */
@@ -49,7 +52,7 @@ export interface ManifestFile {
 }
 
 export interface Manifest {
-  kind: "verl-grpo";
+  kind: "verl-grpo" | "verl-sft";
   target: VerlTarget;
   verl_commit: string;
   data_source: string;
@@ -195,6 +198,74 @@ export async function writeGrpoBundle(dir: string, o: GrpoBundleOptions): Promis
   };
   writeFileAtomic(join(dir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + "\n");
   return manifest;
+}
+
+export interface SftBundleOptions {
+  config: SftConfig;
+  items: Item[];
+  resources?: Partial<SftResources>;
+  tokenizerFile?: string;
+  passEnv?: string[];
+  overwrite?: boolean;
+}
+
+/** The SFT folder: data/sft.parquet (messages + images), command.sh (torchrun verl.trainer.sft_trainer), job.json, manifest.json. */
+export async function writeSftBundle(dir: string, o: SftBundleOptions): Promise<Manifest> {
+  dir = resolve(dir);
+  if (existsSync(join(dir, MANIFEST_FILE)) && !o.overwrite) throw new ConfigError(`${dir} already holds an export (manifest.json); pass overwrite to replace it or choose another folder`);
+  if (existsSync(dir) && o.overwrite) rmSync(dir, { recursive: true, force: true });
+  const r: SftResources = { ...PAPER_SFT_RESOURCES, ...o.resources };
+  const data = await exportSftRows(o.items, join(dir, "data", "sft.parquet"), { maxLength: r.maxLength, realNewline: o.config.data.realNewline, tokenizerFile: o.tokenizerFile });
+  if (!data.rows) throw new ConfigError("no rows to export: every item was left out (see the left-out list) or none was given");
+  const overrides = sftOverrides(o.config, r, ["./data/sft.parquet"], data.rows);
+  const entrypoint = sftEntrypoint(overrides, r);
+  const script = ["#!/usr/bin/env bash", `# MedVLThinker SFT (the paper's TRL settings) on verl ${VERL_COMMITS.head}'s SFT trainer, written by medvlthinker cluster export sft.`, "set -euo pipefail", 'cd "$(dirname "$0")"', `${entrypoint} "$@"`, ""].join("\n");
+  writeFileAtomic(join(dir, COMMAND_FILE), script);
+  const job: JobSpec = {
+    entrypoint,
+    runtime_env: { env_vars: { TORCH_NCCL_AVOID_RECORD_STREAMS: "1" } },
+    ...(o.passEnv?.length ? { pass_env: o.passEnv } : {}),
+    metadata: { tool: "medvlthinker-ts", kind: "verl-sft", target: "head", verl_commit: VERL_COMMITS.head, preset: o.config.preset, experiment: r.experiment },
+    // torchrun runs in the entrypoint itself, so its GPUs are reserved for it (unlike main_ppo's workers).
+    entrypoint_num_gpus: r.nGpusPerNode,
+  };
+  writeFileAtomic(join(dir, JOB_FILE), JSON.stringify(job, null, 2) + "\n");
+  writeFileAtomic(join(dir, "config.json"), JSON.stringify(o.config, null, 2) + "\n");
+  const roles: Record<string, string> = {
+    "data/sft.parquet": "verl SFT parquet: messages (user prompt, assistant target) + images",
+    [COMMAND_FILE]: "the verl SFT command (torchrun -m verl.trainer.sft_trainer)",
+    [JOB_FILE]: "the Ray job cluster submit posts",
+    "config.json": "the resolved SFT config the command was rendered from",
+  };
+  const files: ManifestFile[] = listFiles(dir).map((p) => {
+    const rel = relative(dir, p);
+    return { path: rel, role: roles[rel] ?? "file", bytes: statSync(p).size, sha256: sha256File(p), ...(rel === "data/sft.parquet" ? { rows: data.rows, images: data.images } : {}) };
+  });
+  const by: Record<string, number> = {};
+  for (const l of data.leftOut) by[l.reason] = (by[l.reason] ?? 0) + 1;
+  const manifest: Manifest = {
+    kind: "verl-sft",
+    target: "head",
+    verl_commit: VERL_COMMITS.head,
+    data_source: "sft",
+    entrypoint,
+    files,
+    counts: { items: o.items.length, rows: data.rows, images: data.images, left_out: data.leftOut.length, left_out_by_reason: by, val_rows: 0 },
+    prompt_tokens: { counting: data.counting, max_prompt_length: r.maxLength, longest_kept: 0 },
+    left_out: data.leftOut,
+    train_files: ["./data/sft.parquet"],
+    val_files: [],
+    warnings: data.counting === "upper-bound" ? ["sequence lengths are upper bounds (no Qwen tokenizer.json given); pass --tokenizer for exact counts"] : [],
+  };
+  writeFileAtomic(join(dir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + "\n");
+  return manifest;
+}
+
+/** Load SFT items (traces, evaluation items excluded, as the embedded SFT does) and write the SFT folder. */
+export async function exportSft(dir: string, o: Omit<SftBundleOptions, "items" | "config"> & { data: string[]; config?: Record<string, unknown>; dataRoot?: string; limit?: number | null }): Promise<Manifest> {
+  const config = parseSftConfig({ preset: "published", ...o.config, data: { ...((o.config?.data as object) ?? {}), sources: o.data, ...(o.dataRoot ? { root: o.dataRoot } : {}), ...(o.limit !== undefined ? { limit: o.limit } : {}) } }, "SFT config");
+  const { items } = await loadSftItems(config.data);
+  return writeSftBundle(dir, { ...o, config, items });
 }
 
 export function readManifest(dir: string): Manifest {
