@@ -10,6 +10,8 @@ const STAGES: Record<string, string> = {
   model: "the embedded model: pretrain, sample",
   train: "train: sft, grpo",
   curate: "difficulty curation by pass rate",
+  reproduce: "a row of the paper's table from a served model, beside the paper's",
+  serve: "serve an embedded checkpoint over an OpenAI-compatible API",
 };
 
 function usage(): string {
