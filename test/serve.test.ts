@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { OpenAI } from "openai/client";
 import type { Item } from "../src/data/item";
 import { loadBenchmarks } from "../src/eval/benchmarks";
+import { answerAgreement } from "../src/eval/compare";
 import { runEval } from "../src/eval/harness";
 import { recordKey, type ResultRecord } from "../src/eval/store";
 import { initEngine } from "../src/model/engine";
@@ -80,6 +81,10 @@ test("greedy: the same answer for every item through the server as in-process (b
     a.logprobs!.forEach((x, j) => assert.ok(Math.abs(x - b.logprobs![j]) < 1e-6, `${k}: ${x} vs ${b.logprobs![j]}`));
   }
   assert.ok([...local.values()].some((r) => r.response.length > 0));
+  const agreement = answerAgreement([...local.values()], [...remote.values()]);
+  assert.deepEqual([agreement.compared, agreement.same, agreement.differ], [10, 10, []]);
+  const flipped = [...remote.values()].map((r) => (r.index === 2 && r.benchmark === "txt" ? { ...r, response: r.response + "!" } : r));
+  assert.deepEqual(answerAgreement([...local.values()], flipped).differ, ["txt/2/0/0"]);
 });
 
 test("sampled with n = 3 and a seed, logprobs on: the same samples and logprobs through the server", { timeout: 120_000 }, async () => {
