@@ -11,6 +11,8 @@ const STAGES: Record<string, string> = {
   train: "train: sft, grpo",
   curate: "difficulty curation by pass rate",
   cluster: "verl on Ray: export, submit, follow, stop, merge, serve",
+  reproduce: "a row of the paper's table from a served model, beside the paper's",
+  serve: "serve an embedded checkpoint over an OpenAI-compatible API",
 };
 
 function usage(): string {

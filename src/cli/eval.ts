@@ -12,6 +12,7 @@ import { ConfigError, type EvalConfigInput } from "../eval/config";
 import { runEval } from "../eval/harness";
 import { report } from "../eval/report";
 import { OpenAIPolicy } from "../policy/openai";
+import { serverProfile } from "../policy/profiles";
 
 const USAGE = `usage:
   medvlthinker eval --base-url URL --model NAME --benchmarks LIST [options]
@@ -25,6 +26,8 @@ Rerunning the same command resumes: only missing answers are sent. Ctrl-C stops 
 options (defaults: the published protocol):
   --base-url URL        e.g. http://127.0.0.1:8000/v1
   --model NAME          the served model name
+  --profile NAME        the server: vllm (default), sglang, llama.cpp, ollama, openai
+                        (which neutral sampling fields each request carries; see src/policy/profiles.ts)
   --benchmarks LIST     comma-separated ids, or the groups paper, text, all
                         (${BENCHMARKS.map((b) => b.id).join(", ")})
   --eval-parquet FILE   a MedVLThinker-Eval parquet (its dataset_name column tells the benchmark)
@@ -39,6 +42,7 @@ options (defaults: the published protocol):
   --logprobs            save per-token logprobs
   --real-newline        a real newline in the instruction (upstream sends a literal \\n)
   --ignore-images       send no images (a blind baseline)
+  --images-as-stored    send the stored image bytes (default: RGB, smart_resize 28, PNG, as qwen-vl-utils)
   --concurrency N       requests in flight (64)
   --retries N           retries per request (8)
   --timeout S           per-request timeout in seconds (600)
@@ -93,6 +97,8 @@ export async function run(argv: string[]): Promise<number> {
       logprobs: { type: "boolean" },
       "real-newline": { type: "boolean" },
       "ignore-images": { type: "boolean" },
+      "images-as-stored": { type: "boolean" },
+      profile: { type: "string" },
       concurrency: { type: "string" },
       retries: { type: "string" },
       timeout: { type: "string" },
@@ -126,6 +132,7 @@ export async function run(argv: string[]): Promise<number> {
       retries: int("retries", values.retries),
       timeoutS: num("timeout", values.timeout),
       paperModel: values["paper-model"],
+      profile: values.profile === undefined ? undefined : serverProfile(values.profile).name,
     }),
     sampling: {
       ...(fromFile.sampling ?? {}),
@@ -139,7 +146,7 @@ export async function run(argv: string[]): Promise<number> {
         logprobs: values.logprobs,
       }),
     },
-    prompt: { ...(fromFile.prompt ?? {}), ...defined({ realNewline: values["real-newline"], ignoreImages: values["ignore-images"] }) },
+    prompt: { ...(fromFile.prompt ?? {}), ...defined({ realNewline: values["real-newline"], ignoreImages: values["ignore-images"], images: values["images-as-stored"] ? "as-stored" : undefined }) },
   } as EvalConfigInput;
   if (!config.model) throw new ConfigError("--model is required (the name the server serves)");
   if (!config.benchmarks) throw new ConfigError("--benchmarks is required (e.g. vqa-rad,slake or paper)");
@@ -151,6 +158,8 @@ export async function run(argv: string[]): Promise<number> {
     retry: config.retries === undefined ? undefined : { maxRetries: config.retries },
     timeoutMs: config.timeoutS === undefined ? undefined : config.timeoutS * 1000,
     promptOptions: { realNewline: config.prompt?.realNewline, ignoreImages: config.prompt?.ignoreImages, instruction: config.prompt?.instruction },
+    profile: config.profile,
+    images: config.prompt?.images,
   });
   return runInterruptible("interrupted: saving what arrived; rerun the same command to resume", async (signal) => {
     const result = await runEval(config, policy, { signal, progress: !values["no-progress"] });

@@ -14,6 +14,7 @@ import { z } from "zod";
 
 import { ConfigError } from "../errors";
 import { canonicalJson } from "../stable-json";
+import { PROFILE_NAMES } from "../policy/profiles";
 
 export { ConfigError, canonicalJson };
 
@@ -40,6 +41,8 @@ export const promptConfigSchema = z
     instruction: z.string().optional(),
     /** Send no images (a blind baseline). */
     ignoreImages: z.boolean().default(false),
+    /** HTTP: images decoded and resized as qwen-vl-utils (the paper), sent as PNG; or the stored bytes. */
+    images: z.enum(["qwen-vl-utils", "as-stored"]).default("qwen-vl-utils"),
   })
   .strict();
 
@@ -49,6 +52,8 @@ export const evalConfigSchema = z
     model: z.string().min(1),
     /** The OpenAI-compatible endpoint (used by the CLI to build the policy; not part of the run key). */
     baseURL: z.string().optional(),
+    /** The server kind (src/policy/profiles.ts): which extension fields each request carries. */
+    profile: z.enum(PROFILE_NAMES).default("vllm"),
     /** Benchmark ids (see src/eval/benchmarks.ts). */
     benchmarks: z.array(z.string().min(1)).min(1),
     /** A MedVLThinker-Eval parquet; its dataset_name column tells the benchmark. Null: the local copies. */
@@ -97,7 +102,7 @@ export function runIdentity(c: EvalConfig): Record<string, unknown> {
     const p = resolve(c.evalParquet);
     source = existsSync(p) ? `parquet:${p}:${statSync(p).size}` : `parquet:${p}`;
   }
-  return { model: c.model, sampling: c.sampling, prompt: c.prompt, grading: c.grading, source };
+  return { model: c.model, sampling: c.sampling, prompt: c.prompt, grading: c.grading, source, profile: c.profile };
 }
 
 export function runHash(c: EvalConfig): string {
