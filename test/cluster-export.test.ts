@@ -13,7 +13,7 @@ import { parquetMetadataAsync, parquetReadObjects } from "hyparquet";
 import sharp from "sharp";
 import type { Item } from "../src/data/item";
 import { fileAsyncBuffer, writeParquetItems } from "../src/data/parquet";
-import { qwenImageTokens, smartResize } from "../src/data/qwen-vision";
+import { qwenImageTokens, smartResize } from "../src/data/qwen-vl-image";
 import { readManifest, REWARD_PY, writeGrpoBundle, writeSftBundle } from "../src/cluster/bundle";
 import { PAPER_SFT_RESOURCES, sftOverrides } from "../src/cluster/verl-sft";
 import { parseSftConfig } from "../src/train/config";

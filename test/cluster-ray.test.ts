@@ -18,7 +18,9 @@ import { submitBundle } from "../src/cluster/submit";
 import { parseStepLine, VerlLogReader } from "../src/cluster/verl-log";
 import { serveAndEvaluate, vllmServeEntrypoint } from "../src/cluster/serve";
 import { readMetrics } from "../src/train/runs";
-import { run as cli } from "../src/cli/cluster";
+import { reproduceOnServer, run as cli } from "../src/cli/cluster";
+import { PAPER_BENCHMARKS } from "../src/eval/benchmarks";
+import { answerer, makeDatasets, startFakeServer } from "./helpers/fake-openai-server";
 import { startFakeRay, type ScriptStep } from "./helpers/fake-ray-server";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -263,6 +265,36 @@ test("serve: vllm serve submitted with GPUs reserved, waits for /v1/models, runs
     assert.ok(ray.jobs.get(id)?.stopped);
   } finally {
     vllm.close();
+    await ray.close();
+  }
+});
+
+test("cluster serve runs issue 15's reproduce against the served model, or a given command, and stops the job either way", { timeout: 60_000 }, async () => {
+  const ray = await startFakeRay();
+  const datasets = makeDatasets(Object.fromEntries(PAPER_BENCHMARKS.map((id) => [id, 2])));
+  const bodies: Record<string, unknown>[] = [];
+  const vllm = await startFakeServer({ answer: answerer(datasets), models: ["medvlthinker-3b"], fault: (info) => (bodies.push(info.body), null) });
+  const out = mkdtempSync(join(tmpdir(), "serve-repro-"));
+  try {
+    ray.nextScript = [{ status: "RUNNING", log: "" }];
+    const client = new RayJobsClient({ address: ray.url, ...FAST });
+    const r = await serveAndEvaluate(client, { checkpoint: "/shared/merged/medvlthinker-3b", baseUrl: vllm.url, pollS: 0.001 },
+      reproduceOnServer({ paperModel: "MedVLThinker-3B RL(m23k)", out, datasets, progress: false, log: () => {} }));
+    assert.equal(r.result.rows.filter((x) => PAPER_BENCHMARKS.includes(x.benchmark)).length, 6);
+    assert.equal(bodies.length, 6 * 2 * 3, "six benchmarks, 2 items, 3 runs through the served model");
+    assert.ok(bodies.every((b) => b.model === "medvlthinker-3b" && b.temperature === 0 && b.seed === 42));
+    assert.ok(ray.jobs.get(r.submission_id)?.stopped);
+
+    // --eval-command: the command gets the server in its environment; its exit code is the command's.
+    const marker = join(out, "env.txt");
+    const cmd = `node -e "require('fs').writeFileSync('${marker}', process.env.MEDVLTHINKER_BASE_URL + ' ' + process.env.MEDVLTHINKER_MODEL); process.exit(3)"`;
+    const s = await capture(() => cli(["serve", "/shared/merged/medvlthinker-3b", "--address", ray.url, "--base-url", vllm.url, "--eval-command", cmd, "--submission-id", "serve-cli"]));
+    assert.equal(s.code, 3);
+    assert.equal(readFileSync(marker, "utf8"), `${vllm.url} medvlthinker-3b`);
+    assert.ok(ray.jobs.get("serve-cli")?.stopped);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+    await vllm.close();
     await ray.close();
   }
 });

@@ -15,6 +15,7 @@ import { serveAndEvaluate } from "../cluster/serve";
 import { mergeJobSpec, submitBundle, jobRequest } from "../cluster/submit";
 import type { Override } from "../cluster/verl-command";
 import { createProgress } from "../viz/progress";
+import { reproduceRow, type ReproduceOptions, type Reproduction } from "../eval/reproduce";
 
 const USAGE = `usage:
   medvlthinker cluster export grpo --data PATH_OR_DATASET... --out DIR [options]
@@ -48,9 +49,20 @@ export sft: verl SFT parquet (messages + images) and current verl's SFT trainer 
 submit: uploads DIR as the job's working_dir and prints the submission id as its last line.
 follow: appends one record per verl step to RUN_DIR/metrics.jsonl; exit 0 when the job succeeds,
   1 with the job's message when it fails or is stopped.
-serve: vllm serve as a Ray job (GPUs reserved for it), waits for /v1/models, runs --eval-command with
-  MEDVLTHINKER_BASE_URL and MEDVLTHINKER_MODEL set (e.g. medvlthinker eval ...), then stops the job.
+serve: vllm serve as a Ray job (GPUs reserved for it), waits for /v1/models, runs 'medvlthinker
+  reproduce' against it (the paper's protocol on the six benchmarks, the row beside the paper's), then
+  stops the job. --paper-model TEXT --eval-parquet FILE --eval-out DIR --benchmarks LIST --limit N as
+  for reproduce; --eval-command CMD runs CMD instead (MEDVLTHINKER_BASE_URL, MEDVLTHINKER_MODEL set);
+  --no-eval only checks that the server answers.
   --name NAME --port N (8000) --tp N (1) --max-model-len N --max-images N (1) --base-url URL --legacy-limit`;
+
+/**
+ * The evaluation `cluster serve` runs by default: issue 15's reproduceRow against the served model.
+ * Kept here (the CLI layer) so the cluster client stays independent of the evaluation code.
+ */
+export function reproduceOnServer(o: Omit<ReproduceOptions, "baseURL" | "model">): (baseUrl: string, model: string) => Promise<Reproduction> {
+  return (baseUrl, model) => reproduceRow({ ...o, baseURL: baseUrl, model, profile: o.profile ?? "vllm" });
+}
 
 function client(address: string | undefined): RayJobsClient {
   const a = address ?? process.env.MEDVLTHINKER_RAY_ADDRESS;
@@ -111,6 +123,11 @@ export async function run(argv: string[]): Promise<number> {
       "base-url": { type: "string" },
       "legacy-limit": { type: "boolean" },
       "eval-command": { type: "string" },
+      "no-eval": { type: "boolean" },
+      "paper-model": { type: "string" },
+      "eval-parquet": { type: "string" },
+      "eval-out": { type: "string" },
+      benchmarks: { type: "string" },
       "no-progress": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -244,6 +261,15 @@ export async function run(argv: string[]): Promise<number> {
       if (!id) throw new ConfigError("cluster serve: the checkpoint (a merged Hugging Face folder on the cluster) is required");
       const c = client(values.address);
       const cmd = values["eval-command"];
+      const reproduce = reproduceOnServer({
+        paperModel: values["paper-model"],
+        evalParquet: values["eval-parquet"],
+        dataRoot: values["data-root"],
+        out: values["eval-out"],
+        benchmarks: values.benchmarks ? list([values.benchmarks]) : undefined,
+        limit: int("limit", values.limit),
+        progress: !values["no-progress"],
+      });
       const { submission_id, result } = await serveAndEvaluate(
         c,
         {
@@ -255,12 +281,18 @@ export async function run(argv: string[]): Promise<number> {
           maxImages: int("max-images", values["max-images"]),
           limitSyntax: values["legacy-limit"] ? "legacy" : "json",
           baseUrl: values["base-url"],
+          pollS: num("poll", values.poll),
           submissionId: values["submission-id"],
           onStatus: (l) => console.error(l),
         },
         async (baseUrl, model) => {
           console.log(`serving ${model} at ${baseUrl}`);
-          if (!cmd) return 0;
+          if (values["no-eval"]) return 0;
+          if (!cmd) {
+            const r = await reproduce(baseUrl, model);
+            console.log(r.text);
+            return r.complete ? 0 : 1;
+          }
           // The hook for `medvlthinker reproduce` (issue 15): any command, given the server in its environment.
           return await new Promise<number>((res, rej) => {
             const p = spawn(cmd, { shell: true, stdio: "inherit", env: { ...process.env, MEDVLTHINKER_BASE_URL: baseUrl, MEDVLTHINKER_MODEL: model } });

@@ -7,9 +7,8 @@
  * job reserves `tensor_parallel_size` GPUs for its entrypoint (vllm serve runs in the entrypoint,
  * unlike verl, whose workers take GPUs through placement groups).
  *
- * The evaluation is the caller's: `medvlthinker reproduce` (issue 15, src/eval/reproduce.ts) plugs
- * in through `evaluate`; until it is merged the CLI runs a caller-supplied command or just checks
- * the server.
+ * The evaluation is the caller's `evaluate`: `medvlthinker cluster serve` passes issue 15's
+ * reproduceRow (src/cli/cluster.ts reproduceOnServer), or a command of the user's.
  */
 import type { JobSpec } from "./bundle";
 import { RayJobsError, TERMINAL_STATUSES, type RayJobsClient } from "./ray-jobs";

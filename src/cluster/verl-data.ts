@@ -28,7 +28,7 @@ import { imageBytes } from "../data/images";
 import { DataError, type Item } from "../data/item";
 import { fdWriter, fileAsyncBuffer } from "../data/parquet";
 import { parquetMetadataAsync, parquetReadObjects } from "hyparquet";
-import { qwenImageTokens } from "../data/qwen-vision";
+import { qwenImageTokens } from "../data/qwen-vl-image";
 import { imageDataUrl, toVerlMessages, type PromptOptions } from "../prompt";
 
 /** The verl commits the project renders for: the paper's pin and current verl. */

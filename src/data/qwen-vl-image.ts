@@ -89,3 +89,13 @@ export async function qwenVlDataUrl(ref: ImageRef, ctx: ItemContext = "image"): 
   const p = await prepareQwenVlImage(ref, ctx);
   return `data:image/png;base64,${Buffer.from(p.png.buffer, p.png.byteOffset, p.png.byteLength).toString("base64")}`;
 }
+
+/**
+ * Prompt tokens one image takes in Qwen2.5-VL: (H'/28)(W'/28) `<|image_pad|>` tokens after
+ * smart_resize (14-pixel patches merged 2x2), plus `<|vision_start|>` and `<|vision_end|>`; they
+ * count toward verl's data.max_prompt_length.
+ */
+export function qwenImageTokens(height: number, width: number): number {
+  const r = smartResize(height, width);
+  return (r.height / IMAGE_FACTOR) * (r.width / IMAGE_FACTOR) + 2;
+}
