@@ -7,6 +7,7 @@
 import { spawn } from "node:child_process";
 import { parseArgs } from "node:util";
 import { int, list, num, readConfigFile } from "./args";
+import { runInterruptible } from "./interrupt";
 import { ConfigError } from "../errors";
 import { exportGrpo, exportSft } from "../cluster/bundle";
 import { followJob } from "../cluster/follow";
@@ -236,19 +237,26 @@ export async function run(argv: string[]): Promise<number> {
       if (!values.out) throw new ConfigError("--out RUN_DIR is required");
       const c = client(values.address);
       let lastStatus = "";
-      const r = await followJob(c, needId(), {
-        out: values.out,
-        pollS: num("poll", values.poll),
-        onStatus: (j) => {
-          if (j.status !== lastStatus) console.log(`${j.submission_id}: ${j.status}${j.message ? ` (${j.message})` : ""}`);
-          lastStatus = j.status;
-        },
-        onStep: (m) => console.log(`step ${m.step}: ${[["reward", m.reward_mean], ["kl", m.kl_loss], ["response", m.response_length_mean], ["s", m.step_s]].filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${Number(v).toFixed(3)}`).join(", ")}`),
-      });
-      console.log(`${r.status}: ${r.lastStep >= 0 ? `last step ${r.lastStep}` : "no step logged"}; metrics in ${values.out}/metrics.jsonl`);
-      if (r.status === "SUCCEEDED") return 0;
-      console.error(`job ${id} ${r.status}: ${r.message || "(no message)"}`);
-      return 1;
+      // Ctrl-C stops following (what arrived is saved; following again resumes); the job goes on.
+      const r = await runInterruptible("stopping follow; the job keeps running (stop it with: medvlthinker cluster stop ID)", (signal) =>
+        followJob(c, needId(), {
+          out: values.out as string,
+          pollS: num("poll", values.poll),
+          signal,
+          onStatus: (j) => {
+            if (j.status !== lastStatus) console.log(`${j.submission_id}: ${j.status}${j.message ? ` (${j.message})` : ""}`);
+            lastStatus = j.status;
+          },
+          onStep: (m) => console.log(`step ${m.step}: ${[["reward", m.reward_mean], ["kl", m.kl_loss], ["response", m.response_length_mean], ["s", m.step_s]].filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${Number(v).toFixed(3)}`).join(", ")}`),
+        }).then((x) => {
+          console.log(`${x.status}: ${x.lastStep >= 0 ? `last step ${x.lastStep}` : "no step logged"}; metrics in ${values.out}/metrics.jsonl`);
+          if (x.status === "SUCCEEDED") return 0;
+          if (x.status === "FOLLOWING") return 130;
+          console.error(`job ${id} ${x.status}: ${x.message || "(no message)"}`);
+          return 1;
+        }),
+      );
+      return r;
     }
     case "merge": {
       if (!values["actor-dir"] || !values["target-dir"]) throw new ConfigError("--actor-dir (…/global_step_N/actor) and --target-dir are required");
