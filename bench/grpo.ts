@@ -19,7 +19,7 @@ import { sizeConfig } from "../src/model/config";
 import { initParams } from "../src/model/params";
 import { Sampler } from "../src/model/sampler";
 import { TextTokenizer } from "../src/model/tokenizer";
-import { LmTrainer } from "../src/model/trainstep";
+import { LmTrainer } from "../src/train/lm-step";
 import { buildBatch, lossMaskFrom } from "../src/model/batch";
 import { tree } from "../src/model/jax";
 import { loadDataset } from "../src/data/registry";

@@ -20,7 +20,7 @@ import { initEngine } from "../src/model/engine";
 import { EmbeddedModel } from "../src/model/model";
 import { initParams } from "../src/model/params";
 import { TextTokenizer } from "../src/model/tokenizer";
-import { LmTrainer } from "../src/model/trainstep";
+import { LmTrainer } from "../src/train/lm-step";
 import { tree } from "../src/model/jax";
 import { REPO_ROOT } from "../src/paths";
 import { buildPrompt } from "../src/prompt";

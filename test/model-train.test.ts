@@ -9,7 +9,7 @@ import { initParams } from "../src/model/params";
 import { TextTokenizer } from "../src/model/tokenizer";
 import { chatIds } from "../src/model/chat";
 import { buildBatch, lossMaskFrom } from "../src/model/batch";
-import { LmTrainer } from "../src/model/trainstep";
+import { LmTrainer } from "../src/train/lm-step";
 import { cosineWithWarmup } from "../src/train/schedule";
 import { dataRoot } from "../src/paths";
 

@@ -16,7 +16,7 @@ import { numpy as np, tree } from "../src/model/jax";
 import { EmbeddedModel } from "../src/model/model";
 import { namedParams, initParams, type Params } from "../src/model/params";
 import { TextTokenizer } from "../src/model/tokenizer";
-import { LmTrainer } from "../src/model/trainstep";
+import { LmTrainer } from "../src/train/lm-step";
 import { imageTokens, sizeConfig } from "../src/model/config";
 import { buildPrompt } from "../src/prompt";
 import { readMetrics } from "../src/train/runs";

@@ -11,37 +11,11 @@ import type { Params } from "./params";
 import { buildBatch, type Sequence } from "./batch";
 import { WINDOW, decodeStep, rotaryMatrix, decodeWeights, flushWindow, prefill, type DecodeWeights, type KVCache, type StepInputs } from "./decode";
 import { ropeTables } from "./transformer";
-import { chooseNext, planGeneration, type GenerationPlan } from "./sampling";
-import type { EngineName } from "./ort/runtime";
+import { chooseNext, planGeneration, type GenerateOptions, type Generation, type GenerationPlan } from "./sampling";
+
+export type { GenerateOptions, Generation };
 import { LazyOrtLm } from "./ort/lm";
 import { ortGenerate } from "./ort/sampler";
-
-export interface GenerateOptions {
-  maxNewTokens: number;
-  /** 0 = greedy. */
-  temperature: number;
-  topP?: number;
-  seed?: number;
-  /** Token ids that end a row (the end token). */
-  stopIds: number[];
-  padId: number;
-  imageTokenId: number;
-  /** Never sample these (pad, image, turn markers). */
-  bannedIds?: number[];
-  /** jax-js only: compile with jit (default true). Eager decoding gives the same tokens, ~3x slower. */
-  jit?: boolean;
-  /**
-   * "jax" forces the jax-js path; otherwise onnxruntime is used when ort/runtime.ts chooses it
-   * (same tokens up to float rounding; test/ort-sample.test.ts). `jit: false` implies "jax".
-   */
-  engine?: EngineName;
-}
-
-export interface Generation {
-  ids: number[];
-  logprobs: number[];
-  finishReason: "stop" | "length";
-}
 
 type Compiled = {
   prefill: (p: Params, inp: Parameters<typeof prefill>[1]) => { logits: np.Array; cache: KVCache };

@@ -24,7 +24,7 @@ export type ModelInputs = {
   cos: np.Array;
   sin: np.Array;
   /**
-   * [B, T, d] token embeddings gathered beforehand (trainstep.ts does this for jit + grad, then
+   * [B, T, d] token embeddings gathered beforehand (the training passes do this for jit + grad, then
    * adds the embedding's input gradient by a host-side scatter). Absent: gathered here by take().
    * Either way the tokens array is consumed.
    */

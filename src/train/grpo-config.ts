@@ -21,7 +21,7 @@ const modelSchema = z
   .object({
     /**
      * "base": the warmed-up base model of `size` (runs/base-<size>); "instruct": that base after a
-     * format warm-up (runs/instruct-<size>, src/model/instruct.ts; set warmup.formatSteps 0 then);
+     * format warm-up (runs/instruct-<size>, src/stages/instruct.ts; set warmup.formatSteps 0 then);
      * else a checkpoint folder (e.g. an SFT checkpoint).
      */
     init: z.string().min(1),

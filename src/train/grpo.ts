@@ -15,7 +15,6 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { ensureBaseModel } from "../model/base";
 import { loadCheckpoint, saveCheckpoint } from "../model/checkpoint";
 import type { ModelConfig } from "../model/config";
 import { initEngine } from "../model/engine";
@@ -29,6 +28,7 @@ import { checkGrpoConfigFiles, parseGrpoConfig, type GrpoConfig, type GrpoConfig
 import { loadGrpoItems, type GrpoDataReport } from "./grpo-data";
 import { GrpoActor, planMiniBatches, type GrpoRow, type UpdateMetrics } from "./grpo-step";
 import { formatWarmup } from "./grpo-warmup";
+import { checkStageModels, stageModel, type StageModels } from "./init-model";
 import { encodePrompt, rolloutStats, sampleGroups, scoreSamples, type RolloutStats, type ScoredSample } from "./rollout";
 import {
   ConfigError,
@@ -89,6 +89,8 @@ export interface TrainGrpoOptions {
   onStep?: (m: GrpoStepMetrics, samples: ScoredSample[]) => void;
   /** Notes (data report, warm-up, checkpoints); default console.error. */
   log?: (message: string) => void;
+  /** Makes `model.init` "base" / "instruct" (src/stages/models.ts stageModels); not needed for a checkpoint folder. */
+  models?: StageModels;
 }
 
 export interface GrpoResult {
@@ -122,15 +124,14 @@ function stats(xs: number[]): { mean: number; std: number; min: number; max: num
   return { mean, std, min: xs.length ? Math.min(...xs) : 0, max: xs.length ? Math.max(...xs) : 0 };
 }
 
-async function initialPolicy(cfg: GrpoConfig, log: (m: string) => void): Promise<{ params: Params; mc: ModelConfig; tok: TextTokenizer }> {
+async function initialPolicy(cfg: GrpoConfig, log: (m: string) => void, models: StageModels | undefined): Promise<{ params: Params; mc: ModelConfig; tok: TextTokenizer }> {
   if (cfg.model.init === "instruct") {
-    const { ensureInstructModel } = await import("../model/instruct");
-    const m = await ensureInstructModel({ size: cfg.model.size, smoke: cfg.preset === "smoke", progress: false, log });
+    const m = await stageModel(models, "instruct", { size: cfg.model.size, smoke: cfg.preset === "smoke", progress: false, log });
     log(`starting from the ${m.config.dModel}-wide instruct model (base + format warm-up)`);
     return { params: m.params, mc: m.config, tok: m.tokenizer };
   }
   if (cfg.model.init === "base") {
-    const m = await ensureBaseModel({ size: cfg.model.size, smoke: cfg.preset === "smoke" });
+    const m = await stageModel(models, "base", { size: cfg.model.size, smoke: cfg.preset === "smoke" });
     log(`starting from the ${m.config.dModel}-wide base model`);
     return { params: m.params, mc: m.config, tok: m.tokenizer };
   }
@@ -144,6 +145,7 @@ export async function trainGrpo(input: GrpoConfigInput | GrpoConfig, opts: Train
   // 1. Everything that can be wrong with the config fails here, before any work.
   const cfg = parseGrpoConfig(input);
   checkGrpoConfigFiles(cfg);
+  checkStageModels(cfg.model.init, opts.models);
   const log = opts.log ?? ((m: string) => console.error(m));
   const { items, report } = await loadGrpoItems(cfg.data);
   const { perEpoch, total } = grpoStepCounts(items.length, cfg);
@@ -170,7 +172,7 @@ export async function trainGrpo(input: GrpoConfigInput | GrpoConfig, opts: Train
     if (!optimizer) throw new ConfigError(`checkpoint ${resumeFrom.dir} has no optimizer state; cannot resume exactly`);
     log(`resuming ${run.dir} from ${resumeFrom.dir} (step ${state.step})`);
   } else {
-    ({ params, mc, tok } = await initialPolicy(cfg, log));
+    ({ params, mc, tok } = await initialPolicy(cfg, log, opts.models));
     if (cfg.warmup.formatSteps > 0) {
       const bar = opts.progress === false ? null : createProgress({ total: cfg.warmup.formatSteps, label: "format warm-up" });
       const w = await formatWarmup(params, mc, tok, items, {

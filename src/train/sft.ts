@@ -14,7 +14,7 @@
 import { join } from "node:path";
 import { numpy as np } from "../model/jax";
 import { buildBatch, lossMaskFrom, type Sequence } from "../model/batch";
-import { ensureBaseModel } from "../model/base";
+import { checkStageModels, stageModel, type StageModels } from "./init-model";
 import { loadCheckpoint, saveCheckpoint, diffShapes } from "../model/checkpoint";
 import type { ModelConfig } from "../model/config";
 import { initEngine } from "../model/engine";
@@ -89,6 +89,8 @@ export interface SftRunOptions {
   onStep?: (m: SftMetrics) => void | Promise<void>;
   /** Notes (data report lines, checkpoints); default console.error. */
   log?: (message: string) => void;
+  /** Makes `model.init: "base"` (src/stages/models.ts stageModels); not needed for a checkpoint folder. */
+  models?: StageModels;
 }
 
 export interface SftResult {
@@ -236,9 +238,9 @@ export async function distinctTagEmbeddings(params: Params, tok: TextTokenizer, 
   return { params: { ...params, embed: np.array(E).reshape([V, d]) }, similarity, replaced: true };
 }
 
-async function initialModel(cfg: SftConfig, log: (m: string) => void): Promise<{ params: Params; config: ModelConfig; tok: TextTokenizer; from: string }> {
+async function initialModel(cfg: SftConfig, log: (m: string) => void, models: StageModels | undefined): Promise<{ params: Params; config: ModelConfig; tok: TextTokenizer; from: string }> {
   if (cfg.model.init === "base") {
-    const m = await ensureBaseModel({ size: cfg.model.size, smoke: cfg.preset === "smoke" });
+    const m = await stageModel(models, "base", { size: cfg.model.size, smoke: cfg.preset === "smoke" });
     log(`starting from the ${m.config.dModel}-wide base model (${m.info.stage ?? "checkpoint"})`);
     const t = await distinctTagEmbeddings(m.params, m.tokenizer, cfg.train.seed);
     if (t.replaced) log(`answer-format tags had near-duplicate embeddings (cosine ${t.similarity.toFixed(3)}): given fresh distinct rows`);
@@ -253,6 +255,7 @@ export async function runSft(input: SftConfigInput | SftConfig, opts: SftRunOpti
   // 1. Everything that can be wrong with the config fails here, before any work.
   const cfg = parseSftConfig(input);
   checkConfigFiles(cfg);
+  checkStageModels(cfg.model.init, opts.models);
   const log = opts.log ?? ((m: string) => console.error(m));
   const run: RunFolder = openRun(cfg.out, cfg, { resume: opts.resume, overwrite: opts.overwrite });
   await initEngine();
@@ -270,7 +273,7 @@ export async function runSft(input: SftConfigInput | SftConfig, opts: SftRunOpti
     state = readCheckpointState<SftTrainerState>(resumeFrom.dir);
     log(`resuming ${run.dir} from ${resumeFrom.dir} (step ${state.step})`);
   } else {
-    ({ params, config: mc, tok } = await initialModel(cfg, log));
+    ({ params, config: mc, tok } = await initialModel(cfg, log, opts.models));
   }
 
   // 3. Data.

@@ -11,8 +11,7 @@ import type { ModelConfig } from "../config";
 import type { Params } from "../params";
 import { buildBatch } from "../batch";
 import { ropeTables } from "../transformer";
-import { chooseNext, type GenerationPlan } from "../sampling";
-import type { GenerateOptions, Generation } from "../sampler";
+import { chooseNext, type GenerateOptions, type Generation, type GenerationPlan } from "../sampling";
 import { OrtLm, readInputs } from "./lm";
 
 export async function ortGenerate(lm: OrtLm, params: Params, plan: GenerationPlan, o: GenerateOptions): Promise<Generation[]> {

@@ -3,12 +3,12 @@
  * gradient from model/nll.ts (onnxruntime when present, else jax-js jit), then AdamW with
  * global-norm clipping. Pretraining uses it; SFT's stepper (train/sft-step.ts) adds accumulation.
  */
-import { numpy as np, tree } from "./jax";
-import type { ModelConfig } from "./config";
-import type { Params } from "./params";
-import type { ModelInputs } from "./transformer";
-import { NllGradients } from "./nll";
-import { adamw, initAdamW, type AdamW, type AdamWConfig, type AdamWState } from "../train/optim";
+import { numpy as np, tree } from "../model/jax";
+import type { ModelConfig } from "../model/config";
+import type { Params } from "../model/params";
+import type { ModelInputs } from "../model/transformer";
+import { NllGradients } from "../model/nll";
+import { adamw, initAdamW, type AdamW, type AdamWConfig, type AdamWState } from "./optim";
 
 export interface StepResult {
   loss: number;

@@ -7,18 +7,19 @@
  */
 import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { numpy as np } from "./jax";
-import { sizeConfig, type ModelConfig } from "./config";
-import { initParams, makeRng } from "./params";
-import { TextTokenizer } from "./tokenizer";
+import { numpy as np } from "../model/jax";
+import { sizeConfig, type ModelConfig } from "../model/config";
+import { initParams, makeRng } from "../model/params";
+import { TextTokenizer } from "../model/tokenizer";
 import { loadCorpus, type CorpusPreset, type Document } from "./corpus";
-import { LmTrainer } from "./trainstep";
+import { LmTrainer } from "../train/lm-step";
 import { cosineWithWarmup, warmupSteps } from "../train/schedule";
-import { initEngine } from "./engine";
-import { saveCheckpoint } from "./checkpoint";
-import { EmbeddedModel } from "./model";
+import { initEngine } from "../model/engine";
+import { saveCheckpoint } from "../model/checkpoint";
+import { EmbeddedModel } from "../model/model";
 import { writeFileAtomic } from "../atomic";
-import { ropeTables } from "./transformer";
+import { ropeTables } from "../model/transformer";
+import { ConfigError } from "../errors";
 
 export interface PretrainOptions {
   size: string;
@@ -118,7 +119,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     tok = TextTokenizer.fit(sample, base.vocabSize);
   }
   const config = sizeConfig(o.size, { ...o.overrides, vocabSize: tok.vocabSize });
-  if (o.seqLen > config.maxSeq) throw Object.assign(new Error(`seqLen ${o.seqLen} exceeds the context ${config.maxSeq}`), { name: "ConfigError" });
+  if (o.seqLen > config.maxSeq) throw new ConfigError(`seqLen ${o.seqLen} exceeds the context ${config.maxSeq}`);
   const toStream = (ds: Document[]) => {
     const ids: number[] = [];
     for (const d of ds) {
