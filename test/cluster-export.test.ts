@@ -21,6 +21,7 @@ import { grpoOverrides, PAPER_RESOURCES, toHead } from "../src/cluster/verl-comm
 import { promptCounter, readVerlRows, verlRow, type VerlRow } from "../src/cluster/verl-data";
 import { GRPO_PRESETS, parseGrpoConfig } from "../src/train/grpo-config";
 import { run as cli } from "../src/cli/cluster";
+import { mergeEntrypoint, mergeJobSpec } from "../src/cluster/submit";
 
 async function png(w: number, h: number, seed: number): Promise<Uint8Array> {
   return new Uint8Array(await sharp({ create: { width: w, height: h, channels: 3, background: { r: seed % 255, g: 80, b: 160 } } }).png().toBuffer());
@@ -253,4 +254,14 @@ test("export sft: messages (the RL prompt, the paper's target) + images read bac
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("the merge job: verl's model merger for the commit that wrote the checkpoint", () => {
+  const actor = "/shared/ckpt/med-vlrm/exp/global_step_50/actor";
+  assert.equal(mergeEntrypoint({ actorDir: actor, targetDir: "/shared/merged/exp-step_50", target: "head" }), `python3 -m verl.model_merger merge --backend fsdp --local_dir ${actor} --target_dir /shared/merged/exp-step_50`);
+  assert.equal(mergeEntrypoint({ actorDir: actor, targetDir: "/m", target: "pinned", verlDir: "/opt/verl" }), `python3 /opt/verl/scripts/model_merger.py merge --backend fsdp --local_dir ${actor} --target_dir /m`);
+  assert.throws(() => mergeEntrypoint({ actorDir: actor, targetDir: "/m", target: "pinned" }), /--verl-dir/);
+  const spec = mergeJobSpec({ actorDir: actor, targetDir: "/m", target: "head" });
+  assert.equal(spec.entrypoint_num_gpus, undefined, "merging needs CPU RAM, not GPUs");
+  assert.equal(spec.metadata.kind, "verl-merge");
 });

@@ -76,7 +76,7 @@ export interface MergeOptions {
   targetDir: string;
   /** Which verl wrote the checkpoint: the pinned commit's script, or current verl's module. */
   target: VerlTarget;
-  /** Path of verl's checkout on the nodes (pinned: scripts/model_merger.py lives there). */
+  /** Absolute path of verl's checkout on the nodes: the pinned commit's merger is scripts/model_merger.py, outside the package. */
   verlDir?: string;
 }
 
@@ -87,7 +87,8 @@ export interface MergeOptions {
 export function mergeEntrypoint(o: MergeOptions): string {
   const args = ["merge", "--backend", "fsdp", "--local_dir", o.actorDir, "--target_dir", o.targetDir].map(shellWord).join(" ");
   if (o.target === "head") return `python3 -m verl.model_merger ${args}`;
-  return `python3 ${shellWord(join(o.verlDir ?? "third_party/verl", "scripts", "model_merger.py"))} ${args}`;
+  if (!o.verlDir) throw new ConfigError("merging a checkpoint of the pinned verl needs --verl-dir: the absolute path of verl's checkout on the cluster (its scripts/model_merger.py is not part of the installed package)");
+  return `python3 ${shellWord(join(o.verlDir, "scripts", "model_merger.py"))} ${args}`;
 }
 
 export function mergeJobSpec(o: MergeOptions): JobSpec {
