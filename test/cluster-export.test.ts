@@ -6,13 +6,14 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { Tokenizer } from "@huggingface/tokenizers";
+import { fitTokenizerJson } from "../src/model/tokenizer";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parquetMetadataAsync, parquetReadObjects } from "hyparquet";
 import sharp from "sharp";
 import type { Item } from "../src/data/item";
-import { fileAsyncBuffer, writeParquetItems } from "../src/data/parquet";
+import { writeParquetItems } from "../src/data/parquet";
 import { qwenImageTokens, smartResize } from "../src/data/qwen-vl-image";
 import { readManifest, REWARD_PY, writeGrpoBundle, writeSftBundle } from "../src/cluster/bundle";
 import { PAPER_SFT_RESOURCES, sftOverrides } from "../src/cluster/verl-sft";
@@ -48,17 +49,6 @@ async function makeItems(): Promise<Item[]> {
   return items;
 }
 
-async function readRows(path: string): Promise<Record<string, unknown>[]> {
-  const fd = openSync(path, "r");
-  try {
-    const file = fileAsyncBuffer(fd);
-    const metadata = await parquetMetadataAsync(file);
-    return (await parquetReadObjects({ file, metadata })) as Record<string, unknown>[];
-  } finally {
-    closeSync(fd);
-  }
-}
-
 const plain = (v: unknown) => JSON.parse(JSON.stringify(v, (_, x) => (typeof x === "bigint" ? Number(x) : x)));
 
 test("smart_resize and image tokens follow qwen-vl-utils (Python rounding, min/max pixels)", () => {
@@ -85,7 +75,7 @@ test("export for the pinned commit: separate text and image files, every row equ
     assert.deepEqual(m.train_files, ["./data/train-image.parquet"]);
     const kept = items.filter((it) => it.dataset_index !== 999);
     for (const [file, want] of [["train-text.parquet", kept.filter((it) => !it.images)], ["train-image.parquet", kept.filter((it) => it.images)]] as const) {
-      const rows = await readRows(join(dir, "data", file));
+      const rows = await readVerlRows(join(dir, "data", file));
       assert.equal(rows.length, want.length);
       rows.forEach((row, i) => {
         const it = want[i];
@@ -132,7 +122,7 @@ test("export for current verl: one file, text rows with images [], over-long pro
     const items = await makeItems();
     const m = await writeGrpoBundle(dir, { config: parseGrpoConfig({ preset: "published" }), items, target: "head" });
     assert.deepEqual(m.train_files, ["./data/train.parquet"]);
-    const rows = plain(await readRows(join(dir, "data", "train.parquet"))) as VerlRow[];
+    const rows = plain(await readVerlRows(join(dir, "data", "train.parquet"))) as VerlRow[];
     assert.equal(rows.length, 12);
     rows.forEach((r, i) => assert.equal(r.images?.length, items[i].images?.length ?? 0));
     assert.match(m.entrypoint, /data\.filter_overlong_prompts=True/);
@@ -264,4 +254,28 @@ test("the merge job: verl's model merger for the commit that wrote the checkpoin
   const spec = mergeJobSpec({ actorDir: actor, targetDir: "/m", target: "head" });
   assert.equal(spec.entrypoint_num_gpus, undefined, "merging needs CPU RAM, not GPUs");
   assert.equal(spec.metadata.kind, "verl-merge");
+});
+
+test("prompt counting with a tokenizer.json is exact (chat template specials as one token each) and below the bound", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tok-"));
+  try {
+    const texts = ["Question: which finding is shown on the chest radiograph?", "Options: A. Effusion B. Pneumothorax", "You will solve a problem/request."];
+    const json = fitTokenizerJson(texts.flatMap((t) => [t, t, t]), 300) as { added_tokens: { id: number; content: string }[]; model: { vocab: Record<string, number> } };
+    let next = Math.max(...Object.values(json.model.vocab)) + 1;
+    for (const content of ["<|im_start|>", "<|im_end|>"]) {
+      json.added_tokens.push({ id: next, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true } as never);
+      json.model.vocab[content] = next++;
+    }
+    writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(json));
+    const exact = promptCounter(join(dir, "tokenizer.json"));
+    assert.equal(exact.kind, "exact");
+    const tok = new Tokenizer(json as never, {});
+    const text = texts.join("\n\n");
+    const ids = tok.encode(`<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n${text}<|im_end|>\n<|im_start|>assistant\n`, { add_special_tokens: false }).ids;
+    assert.equal(ids.filter((i) => i === json.model.vocab["<|im_start|>"]).length, 3, "each <|im_start|> is one token");
+    assert.equal(exact.count(text, [326, 83]), ids.length + 326 + 83);
+    assert.ok(exact.count(text, [326]) < promptCounter().count(text, [326]), "BPE merges make the exact count smaller than the byte bound");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
