@@ -46,6 +46,8 @@ async function makeItems(): Promise<Item[]> {
   }
   // One prompt far too long: a 3000 x 3000 image is ~11,500 tokens.
   items.push({ ...items[1], images: [{ bytes: await png(3000, 3000, 1), path: null }], dataset_index: 999 });
+  // A literal placeholder in the question would pair text with a missing image in verl.
+  items.push({ ...items[0], question: "What does <image> show?", dataset_index: 998 });
   return items;
 }
 
@@ -68,12 +70,10 @@ test("export for the pinned commit: separate text and image files, every row equ
     const config = parseGrpoConfig({ preset: "published" });
     const m = await writeGrpoBundle(dir, { config, items, target: "pinned", modality: "image", dataSource: "med-test" });
     assert.deepEqual(m.files.filter((f) => f.rows !== undefined).map((f) => [f.path, f.rows]), [["data/train-image.parquet", 8], ["data/train-text.parquet", 4]]);
-    assert.equal(m.counts.left_out, 1);
-    assert.equal(m.left_out[0].dataset_index, 999);
-    assert.equal(m.left_out[0].reason, "too long");
+    assert.deepEqual(m.left_out.map((l) => [l.dataset_index, l.reason]), [[999, "too long"], [998, "placeholder in text"]]);
     assert.ok((m.left_out[0].prompt_tokens as number) > 2048);
     assert.deepEqual(m.train_files, ["./data/train-image.parquet"]);
-    const kept = items.filter((it) => it.dataset_index !== 999);
+    const kept = items.filter((it) => it.dataset_index < 998);
     for (const [file, want] of [["train-text.parquet", kept.filter((it) => !it.images)], ["train-image.parquet", kept.filter((it) => it.images)]] as const) {
       const rows = await readVerlRows(join(dir, "data", file));
       assert.equal(rows.length, want.length);
@@ -219,9 +219,9 @@ test("export sft: messages (the RL prompt, the paper's target) + images read bac
     const m = await writeSftBundle(dir, { config: parseSftConfig({ preset: "published" }), items });
     assert.equal(m.kind, "verl-sft");
     assert.equal(m.counts.rows, 12);
-    assert.equal(m.left_out[0]?.dataset_index, 999);
+    assert.deepEqual(m.left_out.map((l) => l.dataset_index), [999, 998]);
     const rows = (await readVerlRows(join(dir, "data", "sft.parquet"))) as unknown as { messages: { role: string; content: string }[]; images: { image: string }[] }[];
-    const kept = items.filter((it) => it.dataset_index !== 999);
+    const kept = items.filter((it) => it.dataset_index < 998);
     rows.forEach((r, i) => {
       const it = kept[i];
       assert.deepEqual(r.messages, [

@@ -119,6 +119,11 @@ export function promptCounter(tokenizerFile?: string): PromptCounter {
   return { kind: "upper-bound", count: (text, images) => overhead + Buffer.byteLength(text, "utf8") + images.reduce((a, b) => a + b, 0) };
 }
 
+/** True when the prompt has an <image>/<video> of its own after the k leading placeholders. */
+export function placeholderInText(content: string, k: number): boolean {
+  return /<image>|<video>/.test(content.slice("<image>".length * k));
+}
+
 /** Tokens each image of an item takes (from its header: width and height as PIL reads them, no EXIF rotation). */
 export async function itemImageTokens(item: Item): Promise<number[]> {
   const out: number[] = [];
@@ -249,7 +254,7 @@ export class VerlParquetWriter {
 export interface LeftOut {
   dataset_name: string;
   dataset_index: number;
-  /** "too long" (prompt tokens > max_prompt_length) or "bad image". */
+  /** "too long" (prompt tokens > max_prompt_length), "bad image" or "placeholder in text". */
   reason: string;
   prompt_tokens?: number;
   detail?: string;
@@ -324,6 +329,12 @@ export async function exportVerlRows(items: Item[], dir: string, o: VerlExportOp
         continue;
       }
       const base = verlRow(item, 0, o);
+      // verl splits the content on <image>/<video>: one in the question or an option would pair
+      // text with a missing image (current verl asserts the counts match and stops the job).
+      if (placeholderInText(base.prompt[0].content, k)) {
+        leftOut.push({ dataset_name: item.dataset_name, dataset_index: item.dataset_index, reason: "placeholder in text", detail: "the question or an option contains <image> or <video>" });
+        continue;
+      }
       const tokens = counter.count(base.prompt[0].content.replaceAll("<image>", ""), imageTokens);
       if (tokens > o.maxPromptLength) {
         leftOut.push({ dataset_name: item.dataset_name, dataset_index: item.dataset_index, reason: "too long", prompt_tokens: tokens });

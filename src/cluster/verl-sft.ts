@@ -21,7 +21,7 @@ import { fdWriter } from "../data/parquet";
 import { imageDataUrl, sftTarget, toVerlMessages } from "../prompt";
 import type { SftConfig } from "../train/config";
 import { shellWord, type Override } from "./verl-command";
-import { itemImageTokens, promptCounter, QWEN_GENERATION, type LeftOut } from "./verl-data";
+import { itemImageTokens, placeholderInText, promptCounter, QWEN_GENERATION, type LeftOut } from "./verl-data";
 
 export interface SftRow {
   messages: { role: "user" | "assistant"; content: string }[];
@@ -72,6 +72,10 @@ export async function exportSftRows(items: Item[], path: string, o: { maxLength:
       continue;
     }
     const r = sftRow(it, o);
+    if (placeholderInText(r.messages[0].content, urls.length) || /<image>|<video>/.test(r.messages[1].content)) {
+      leftOut.push({ dataset_name: it.dataset_name, dataset_index: it.dataset_index, reason: "placeholder in text", detail: "the question, an option or the trace contains <image> or <video>" });
+      continue;
+    }
     const n = counter.count(r.messages[0].content.replaceAll("<image>", "") + QWEN_GENERATION.replace("<|im_start|>assistant\n", "") + r.messages[1].content, tokens);
     if (n > o.maxLength) {
       leftOut.push({ dataset_name: it.dataset_name, dataset_index: it.dataset_index, reason: "too long", prompt_tokens: n });
