@@ -58,7 +58,9 @@ export interface Manifest {
   data_source: string;
   entrypoint: string;
   files: ManifestFile[];
-  counts: { items: number; rows: number; images: number; left_out: number; left_out_by_reason: Record<string, number>; val_rows: number };
+  counts: { items: number; rows: number; images: number; left_out: number; left_out_by_reason: Record<string, number>; val_rows: number; val_left_out: number };
+  /** The hardware side of the command (model, GPUs, parallelism); the algorithm side is config.json. */
+  resources: Record<string, unknown>;
   prompt_tokens: { counting: "exact" | "upper-bound"; max_prompt_length: number; longest_kept: number };
   left_out: LeftOut[];
   train_files: string[];
@@ -189,7 +191,9 @@ export async function writeGrpoBundle(dir: string, o: GrpoBundleOptions): Promis
       left_out: train.leftOut.length,
       left_out_by_reason: leftOutBy,
       val_rows: val ? val.files.reduce((a, f) => a + f.rows, 0) : 0,
+      val_left_out: val ? val.leftOut.length : 0,
     },
+    resources: { ...resources },
     prompt_tokens: { counting: train.counting, max_prompt_length: train.maxPromptLength, longest_kept: train.longestPrompt },
     left_out: train.leftOut,
     train_files: trainFiles,
@@ -250,7 +254,8 @@ export async function writeSftBundle(dir: string, o: SftBundleOptions): Promise<
     data_source: "sft",
     entrypoint,
     files,
-    counts: { items: o.items.length, rows: data.rows, images: data.images, left_out: data.leftOut.length, left_out_by_reason: by, val_rows: 0 },
+    counts: { items: o.items.length, rows: data.rows, images: data.images, left_out: data.leftOut.length, left_out_by_reason: by, val_rows: 0, val_left_out: 0 },
+    resources: { ...r },
     prompt_tokens: { counting: data.counting, max_prompt_length: r.maxLength, longest_kept: 0 },
     left_out: data.leftOut,
     train_files: ["./data/sft.parquet"],
