@@ -279,3 +279,24 @@ test("prompt counting with a tokenizer.json is exact (chat template specials as 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("held-out items become verl's validation files; without them validation is off", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "verl-val-"));
+  try {
+    const items = (await makeItems()).filter((it) => !it.images && it.dataset_index < 998);
+    const config = parseGrpoConfig({ preset: "published" });
+    const m = await writeGrpoBundle(join(dir, "a"), { config, items: items.slice(0, 3), valItems: items.slice(3), target: "pinned" });
+    assert.deepEqual(m.val_files, ["./data/val-text.parquet"]);
+    assert.equal(m.counts.val_rows, items.length - 3);
+    const rows = await readVerlRows(join(dir, "a", "data", "val-text.parquet"));
+    assert.ok(rows.every((r) => r.extra_info.split === "test"));
+    assert.match(m.entrypoint, /data\.val_files=\.\/data\/val-text\.parquet/);
+    assert.match(m.entrypoint, /trainer\.test_freq=50/);
+    assert.doesNotMatch(m.entrypoint, /val_before_train/);
+    const n = await writeGrpoBundle(join(dir, "b"), { config, items: items.slice(0, 3), target: "pinned" });
+    assert.match(n.entrypoint, /trainer\.test_freq=-1 /);
+    assert.match(n.entrypoint, /trainer\.val_before_train=False/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
