@@ -125,6 +125,9 @@ test("medvlthinker reproduce: the six from a MedVLThinker-Eval parquet, the row 
     assert.match(missing.stderr, /pmc-vqa: not available here/);
     assert.match(missing.stderr, /--eval-parquet FILE/);
     assert.doesNotMatch(missing.stderr, /\n\s+at /);
+    const badProfile = await cli(["reproduce", "--base-url", server.url, "--model", "mvlt-3b", "--profile", "tgi"]);
+    assert.equal(badProfile.code, 1);
+    assert.match(badProfile.stderr, /unknown server profile 'tgi'; known: vllm, sglang, llama.cpp, ollama, openai/);
     const help = await cli(["reproduce", "--help"]);
     assert.match(help.stdout, /--paper-model TEXT/);
   } finally {

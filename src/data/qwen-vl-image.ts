@@ -60,24 +60,132 @@ export interface PreparedImage {
   sourceHeight: number;
 }
 
+/** PIL's bicubic filter (Keys, a = -0.5), as Pillow's libImaging/Resample.c. */
+function bicubicFilter(x: number): number {
+  const a = -0.5;
+  if (x < 0) x = -x;
+  if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+  if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0;
+}
+
+const PRECISION_BITS = 32 - 8 - 2;
+
+/** Pillow's precompute_coeffs + normalize_coeffs_8bpc: per output pixel, its first input pixel, count and fixed-point weights. */
+function resampleCoefficients(inSize: number, outSize: number): { bounds: Int32Array; kk: Int32Array; ksize: number } {
+  const scale = inSize / outSize;
+  const filterscale = Math.max(scale, 1);
+  const support = 2 * filterscale;
+  const ksize = Math.ceil(support) * 2 + 1;
+  const pre = new Float64Array(outSize * ksize);
+  const bounds = new Int32Array(outSize * 2);
+  for (let xx = 0; xx < outSize; xx++) {
+    const center = (xx + 0.5) * scale;
+    const ss = 1 / filterscale;
+    // C's (int) cast truncates; a negative start is clamped to 0 either way.
+    let xmin = Math.trunc(center - support + 0.5);
+    if (xmin < 0) xmin = 0;
+    let xmax = Math.trunc(center + support + 0.5);
+    if (xmax > inSize) xmax = inSize;
+    xmax -= xmin;
+    let ww = 0;
+    for (let x = 0; x < xmax; x++) {
+      const w = bicubicFilter((x + xmin - center + 0.5) * ss);
+      pre[xx * ksize + x] = w;
+      ww += w;
+    }
+    for (let x = 0; x < xmax; x++) if (ww !== 0) pre[xx * ksize + x] /= ww;
+    bounds[xx * 2] = xmin;
+    bounds[xx * 2 + 1] = xmax;
+  }
+  const kk = new Int32Array(pre.length);
+  for (let i = 0; i < pre.length; i++) kk[i] = pre[i] < 0 ? Math.trunc(-0.5 + pre[i] * (1 << PRECISION_BITS)) : Math.trunc(0.5 + pre[i] * (1 << PRECISION_BITS));
+  return { bounds, kk, ksize };
+}
+
+const clip8 = (v: number) => {
+  const x = v >> PRECISION_BITS; // sums stay within int32 (255 x at most ~1.3 x 2^22)
+  return x < 0 ? 0 : x > 255 ? 255 : x;
+};
+
+/**
+ * PIL's `Image.resize((w, h))` of an RGB image with its default bicubic filter, bit for bit:
+ * a horizontal then a vertical pass (each only when that side changes), fixed-point weights as
+ * Pillow's 8-bit path. Written out because no image library reproduces Pillow's resampler
+ * (libvips' cubic, the nearest, differs by up to 190 levels on edges, 0.8 on average).
+ */
+export function pilResizeBicubic(src: Uint8Array, width: number, height: number, outWidth: number, outHeight: number): Uint8Array {
+  let cur = src;
+  let w = width;
+  if (outWidth !== width) {
+    const { bounds, kk, ksize } = resampleCoefficients(width, outWidth);
+    const out = new Uint8Array(outWidth * height * 3);
+    for (let y = 0; y < height; y++) {
+      const row = y * width * 3;
+      for (let xx = 0; xx < outWidth; xx++) {
+        const xmin = bounds[xx * 2];
+        const xmax = bounds[xx * 2 + 1];
+        const k = xx * ksize;
+        let s0 = 1 << (PRECISION_BITS - 1);
+        let s1 = s0;
+        let s2 = s0;
+        for (let x = 0; x < xmax; x++) {
+          const p = row + (x + xmin) * 3;
+          const c = kk[k + x];
+          s0 += cur[p] * c;
+          s1 += cur[p + 1] * c;
+          s2 += cur[p + 2] * c;
+        }
+        const o = (y * outWidth + xx) * 3;
+        out[o] = clip8(s0);
+        out[o + 1] = clip8(s1);
+        out[o + 2] = clip8(s2);
+      }
+    }
+    cur = out;
+    w = outWidth;
+  }
+  if (outHeight !== height) {
+    const { bounds, kk, ksize } = resampleCoefficients(height, outHeight);
+    const out = new Uint8Array(w * outHeight * 3);
+    const n = w * 3;
+    // Row by row (the input read in order, not column-wise), one accumulator per output byte.
+    const acc = new Int32Array(n);
+    for (let yy = 0; yy < outHeight; yy++) {
+      const ymin = bounds[yy * 2];
+      const ymax = bounds[yy * 2 + 1];
+      acc.fill(1 << (PRECISION_BITS - 1));
+      for (let y = 0; y < ymax; y++) {
+        const c = kk[yy * ksize + y];
+        const row = (y + ymin) * n;
+        for (let i = 0; i < n; i++) acc[i] += cur[row + i] * c;
+      }
+      const o = yy * n;
+      for (let i = 0; i < n; i++) out[o + i] = clip8(acc[i]);
+    }
+    cur = out;
+  }
+  return cur === src ? src.slice() : cur;
+}
+
 /**
  * Decode, RGB, smart_resize, PNG. No EXIF rotation (PIL's Image.open does not apply it); alpha is
- * dropped as PIL's convert("RGB") drops it; the filter is bicubic (sharp's "cubic" is the
- * Catmull-Rom kernel, a = -0.5, the one PIL's BICUBIC uses; pixel-exact equality with PIL is not
- * claimed). A corrupt image or a >200:1 one is a DataError naming the item.
+ * dropped as PIL's convert("RGB") drops it; the resize is Pillow's bicubic (pilResizeBicubic).
+ * Decoding is sharp's (libvips), which also maps an embedded ICC profile to sRGB where PIL keeps
+ * the raw values. A corrupt image or a >200:1 one is a DataError naming the item.
  */
 export async function prepareQwenVlImage(ref: ImageRef, ctx: ItemContext = "image"): Promise<PreparedImage> {
   const bytes = imageBytes(ref, ctx);
   const where = ref.path ?? "(inline bytes)";
   const name = typeof ctx === "string" ? ctx : `${ctx.dataset_name} item ${ctx.dataset_index}`;
   try {
-    const meta = await sharp(bytes).metadata();
-    const sw = meta.width ?? 0;
-    const sh = meta.height ?? 0;
+    const { data, info } = await sharp(bytes, { failOn: "error" }).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
+    const sw = info.width;
+    const sh = info.height;
     const d = smartResize(sh, sw);
-    let img = sharp(bytes, { failOn: "error" }).removeAlpha().toColourspace("srgb");
-    if (d.width !== sw || d.height !== sh) img = img.resize(d.width, d.height, { fit: "fill", kernel: "cubic" });
-    const png = await img.png().toBuffer();
+    const rgb = pilResizeBicubic(new Uint8Array(data.buffer, data.byteOffset, data.length), sw, sh, d.width, d.height);
+    const png = await sharp(rgb, { raw: { width: d.width, height: d.height, channels: 3 } }).png().toBuffer();
     return { png: new Uint8Array(png.buffer, png.byteOffset, png.length), width: d.width, height: d.height, sourceWidth: sw, sourceHeight: sh };
   } catch (e) {
     throw new DataError(where, name, "images", `cannot prepare image as qwen-vl-utils does: ${(e as Error).message}`);

@@ -21,7 +21,7 @@ import { ConfigError, type EvalConfigInput } from "./config";
 import { runEval, type EvalRun } from "./harness";
 import { findPaperRow, loadPaperResults, type PaperRow } from "./paper";
 import { itemScores, markdown, report, tooLongHint, type Report } from "./report";
-import { mean, mulberry32 } from "./stats";
+import { mean, mulberry32, quantileSorted } from "./stats";
 
 export interface ReproduceOptions {
   /** The OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1. */
@@ -106,12 +106,7 @@ function averageCI(groups: number[][], resamples = RESAMPLES, seed = 42): { lo: 
     means.push(s / groups.length);
   }
   means.sort((x, y) => x - y);
-  const q = (p: number) => {
-    const pos = (means.length - 1) * p;
-    const lo = Math.floor(pos);
-    return means[lo] + (means[Math.ceil(pos)] - means[lo]) * (pos - lo);
-  };
-  return { lo: q(0.025), hi: q(0.975) };
+  return { lo: quantileSorted(means, 0.025), hi: quantileSorted(means, 0.975) };
 }
 
 function compare(b: Omit<RowComparison, "diff" | "diff_lo" | "diff_hi" | "paper_inside">): RowComparison {
