@@ -110,32 +110,40 @@ export class RayJobsClient {
    * One request with retries on dropped connections, timeouts and 5xx. `accept` says which
    * statuses are answers (not retried); the response body is returned as text.
    */
-  private async request(method: string, path: string, o: { body?: Uint8Array | string; json?: boolean; accept?: (status: number) => boolean; timeoutMs?: number; retryOn5xx?: boolean } = {}): Promise<{ status: number; text: string }> {
-    const url = `${this.address}${path}`;
-    const headers: Record<string, string> = {};
-    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
-    if (o.json) headers["content-type"] = "application/json";
+  private async request(method: string, path: string, o: { body?: Uint8Array | string; json?: boolean; accept?: (status: number) => boolean; timeoutMs?: number } = {}): Promise<{ status: number; text: string }> {
     let lastError = "";
     for (let attempt = 0; attempt <= this.retries; attempt++) {
       if (attempt > 0) await sleep(Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1)));
-      let res: Response;
-      let text: string;
+      let r: { status: number; text: string };
       try {
-        res = await fetch(url, { method, headers, body: o.body, signal: AbortSignal.timeout(o.timeoutMs ?? this.timeoutMs) });
-        text = await res.text();
+        r = await this.requestOnce(method, path, o);
       } catch (e) {
-        lastError = `${method} ${path}: ${(e as Error).message}${(e as { cause?: Error }).cause ? ` (${(e as { cause?: Error }).cause?.message})` : ""}`;
+        lastError = (e as Error).message;
         continue;
       }
-      if (res.status >= 500 && o.retryOn5xx !== false && !(o.accept?.(res.status) ?? false)) {
-        lastError = `${method} ${path}: HTTP ${res.status}: ${clip(text)}`;
+      if (r.status >= 500 && !(o.accept?.(r.status) ?? false)) {
+        lastError = `${method} ${path}: HTTP ${r.status}: ${clip(r.text)}`;
         continue;
       }
-      if (res.status === 401 || res.status === 403) throw new RayJobsError(`${method} ${path}: HTTP ${res.status}: the dashboard refused the credentials (set MEDVLTHINKER_RAY_TOKEN)`, res.status);
-      if (o.accept ? !o.accept(res.status) : !res.ok) throw new RayJobsError(`${method} ${path}: HTTP ${res.status}: ${clip(text)}`, res.status);
-      return { status: res.status, text };
+      if (r.status === 401 || r.status === 403) throw new RayJobsError(`${method} ${path}: HTTP ${r.status}: the dashboard refused the credentials (set MEDVLTHINKER_RAY_TOKEN)`, r.status);
+      if (o.accept ? !o.accept(r.status) : r.status < 200 || r.status >= 300) throw new RayJobsError(`${method} ${path}: HTTP ${r.status}: ${clip(r.text)}`, r.status);
+      return r;
     }
     throw new RayJobsError(`${lastError} (gave up after ${this.retries + 1} attempts)`, null);
+  }
+
+  /** One attempt; a dropped connection or a timeout throws (with the cause), an HTTP answer returns. */
+  private async requestOnce(method: string, path: string, o: { body?: Uint8Array | string; json?: boolean; timeoutMs?: number } = {}): Promise<{ status: number; text: string }> {
+    const headers: Record<string, string> = {};
+    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    if (o.json) headers["content-type"] = "application/json";
+    try {
+      const res = await fetch(`${this.address}${path}`, { method, headers, body: o.body, signal: AbortSignal.timeout(o.timeoutMs ?? this.timeoutMs) });
+      return { status: res.status, text: await res.text() };
+    } catch (e) {
+      const cause = (e as { cause?: Error }).cause;
+      throw new Error(`${method} ${path}: ${(e as Error).message}${cause ? ` (${cause.message})` : ""}`);
+    }
   }
 
   private async getJson<T>(path: string): Promise<T> {
@@ -173,7 +181,7 @@ export class RayJobsClient {
       let r: { status: number; text: string };
       try {
         // One attempt per loop turn: the retry decision needs to know whether an attempt was made.
-        r = await this.requestOnce("POST", "/api/jobs/", body);
+        r = await this.requestOnce("POST", "/api/jobs/", { body, json: true });
       } catch (e) {
         lastError = (e as Error).message;
         continue;
@@ -194,17 +202,6 @@ export class RayJobsClient {
       throw new RayJobsError(`POST /api/jobs/: HTTP ${r.status}: ${clip(r.text)}`, r.status);
     }
     throw new RayJobsError(`${lastError} (gave up after ${this.retries + 1} attempts; submission id ${id})`, null);
-  }
-
-  private async requestOnce(method: string, path: string, body: string): Promise<{ status: number; text: string }> {
-    const headers: Record<string, string> = { "content-type": "application/json" };
-    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
-    try {
-      const res = await fetch(`${this.address}${path}`, { method, headers, body, signal: AbortSignal.timeout(this.timeoutMs) });
-      return { status: res.status, text: await res.text() };
-    } catch (e) {
-      throw new Error(`${method} ${path}: ${(e as Error).message}${(e as { cause?: Error }).cause ? ` (${(e as { cause?: Error }).cause?.message})` : ""}`);
-    }
   }
 
   async job(id: string): Promise<JobDetails> {
