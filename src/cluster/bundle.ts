@@ -107,6 +107,26 @@ function listFiles(dir: string): string[] {
   return out;
 }
 
+/** A fresh export folder: refuses one that holds an export unless `overwrite`, which empties it. */
+function prepareFolder(dir: string, overwrite?: boolean): void {
+  if (existsSync(join(dir, MANIFEST_FILE)) && !overwrite) throw new ConfigError(`${dir} already holds an export (manifest.json); pass overwrite to replace it or choose another folder`);
+  if (existsSync(dir) && overwrite) rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, "data"), { recursive: true });
+}
+
+function writeJobAndConfig(dir: string, job: JobSpec, config: unknown): void {
+  writeFileAtomic(join(dir, JOB_FILE), JSON.stringify(job, null, 2) + "\n");
+  writeFileAtomic(join(dir, "config.json"), JSON.stringify(config, null, 2) + "\n");
+}
+
+/** Every file of the folder with its role, size and digest (and rows/images where `extra` gives them). */
+function manifestFiles(dir: string, role: (rel: string) => string, extra: (rel: string) => Partial<ManifestFile> = () => ({})): ManifestFile[] {
+  return listFiles(dir).map((p) => {
+    const rel = relative(dir, p);
+    return { path: rel, role: role(rel), bytes: statSync(p).size, sha256: sha256File(p), ...extra(rel) };
+  });
+}
+
 /** The training files the command names: all of them for current verl, one modality for the pinned commit. */
 function chooseTrainFiles(files: ExportedFile[], target: VerlTarget, modality?: "text" | "image" | "larger"): ExportedFile[] {
   if (!files.length) throw new ConfigError("no rows to export: every item was left out (see the left-out list) or none was given");
@@ -126,9 +146,7 @@ function chooseTrainFiles(files: ExportedFile[], target: VerlTarget, modality?: 
 export async function writeGrpoBundle(dir: string, o: GrpoBundleOptions): Promise<Manifest> {
   dir = resolve(dir);
   const target = o.target ?? "pinned";
-  if (existsSync(join(dir, MANIFEST_FILE)) && !o.overwrite) throw new ConfigError(`${dir} already holds an export (manifest.json); pass overwrite to replace it or choose another folder`);
-  if (existsSync(dir) && o.overwrite) rmSync(dir, { recursive: true, force: true });
-  mkdirSync(join(dir, "data"), { recursive: true });
+  prepareFolder(dir, o.overwrite);
   const c = o.config;
   const resources: VerlResources = { ...PAPER_RESOURCES, ...o.resources };
   const dataSource = o.dataSource ?? "medvlthinker";
@@ -153,8 +171,7 @@ export async function writeGrpoBundle(dir: string, o: GrpoBundleOptions): Promis
     ...(o.passEnv?.length ? { pass_env: o.passEnv } : {}),
     metadata: { tool: "medvlthinker-ts", kind: "verl-grpo", target, verl_commit: VERL_COMMITS[target], preset: c.preset, data_source: dataSource, experiment: resources.experiment },
   };
-  writeFileAtomic(join(dir, JOB_FILE), JSON.stringify(job, null, 2) + "\n");
-  writeFileAtomic(join(dir, "config.json"), JSON.stringify(c, null, 2) + "\n");
+  writeJobAndConfig(dir, job, c);
 
   const byPath = new Map<string, ExportedFile>();
   for (const f of train.files) byPath.set(`data/${f.file}`, f);
@@ -165,12 +182,18 @@ export async function writeGrpoBundle(dir: string, o: GrpoBundleOptions): Promis
     [JOB_FILE]: "the Ray job cluster submit posts (entrypoint, env var names, metadata)",
     "config.json": "the resolved GRPO config the command was rendered from",
   };
-  const files: ManifestFile[] = listFiles(dir).map((p) => {
-    const rel = relative(dir, p);
-    const f = byPath.get(rel);
-    const role = f ? `verl RL parquet: ${f.modality} rows${rel.startsWith("data/val") ? " (validation)" : ""}${trainFiles.includes(`./${rel}`) ? "" : valFiles.includes(`./${rel}`) ? "" : " (not in this command)"}` : roles[rel] ?? "file";
-    return { path: rel, role, bytes: statSync(p).size, sha256: sha256File(p), ...(f ? { rows: f.rows, images: f.images } : {}) };
-  });
+  const inCommand = (rel: string) => trainFiles.includes(`./${rel}`) || valFiles.includes(`./${rel}`);
+  const files = manifestFiles(
+    dir,
+    (rel) => {
+      const f = byPath.get(rel);
+      return f ? `verl RL parquet: ${f.modality} rows${rel.startsWith("data/val") ? " (validation)" : ""}${inCommand(rel) ? "" : " (not in this command)"}` : roles[rel] ?? "file";
+    },
+    (rel) => {
+      const f = byPath.get(rel);
+      return f ? { rows: f.rows, images: f.images } : {};
+    },
+  );
   const leftOutBy: Record<string, number> = {};
   for (const l of train.leftOut) leftOutBy[l.reason] = (leftOutBy[l.reason] ?? 0) + 1;
   const total = files.reduce((a, f) => a + f.bytes, 0);
@@ -216,8 +239,7 @@ export interface SftBundleOptions {
 /** The SFT folder: data/sft.parquet (messages + images), command.sh (torchrun verl.trainer.sft_trainer), job.json, manifest.json. */
 export async function writeSftBundle(dir: string, o: SftBundleOptions): Promise<Manifest> {
   dir = resolve(dir);
-  if (existsSync(join(dir, MANIFEST_FILE)) && !o.overwrite) throw new ConfigError(`${dir} already holds an export (manifest.json); pass overwrite to replace it or choose another folder`);
-  if (existsSync(dir) && o.overwrite) rmSync(dir, { recursive: true, force: true });
+  prepareFolder(dir, o.overwrite);
   const r: SftResources = { ...PAPER_SFT_RESOURCES, ...o.resources };
   const data = await exportSftRows(o.items, join(dir, "data", "sft.parquet"), { maxLength: r.maxLength, realNewline: o.config.data.realNewline, tokenizerFile: o.tokenizerFile });
   if (!data.rows) throw new ConfigError("no rows to export: every item was left out (see the left-out list) or none was given");
@@ -233,18 +255,14 @@ export async function writeSftBundle(dir: string, o: SftBundleOptions): Promise<
     // torchrun runs in the entrypoint itself, so its GPUs are reserved for it (unlike main_ppo's workers).
     entrypoint_num_gpus: r.nGpusPerNode,
   };
-  writeFileAtomic(join(dir, JOB_FILE), JSON.stringify(job, null, 2) + "\n");
-  writeFileAtomic(join(dir, "config.json"), JSON.stringify(o.config, null, 2) + "\n");
+  writeJobAndConfig(dir, job, o.config);
   const roles: Record<string, string> = {
     "data/sft.parquet": "verl SFT parquet: messages (user prompt, assistant target) + images",
     [COMMAND_FILE]: "the verl SFT command (torchrun -m verl.trainer.sft_trainer)",
     [JOB_FILE]: "the Ray job cluster submit posts",
     "config.json": "the resolved SFT config the command was rendered from",
   };
-  const files: ManifestFile[] = listFiles(dir).map((p) => {
-    const rel = relative(dir, p);
-    return { path: rel, role: roles[rel] ?? "file", bytes: statSync(p).size, sha256: sha256File(p), ...(rel === "data/sft.parquet" ? { rows: data.rows, images: data.images } : {}) };
-  });
+  const files = manifestFiles(dir, (rel) => roles[rel] ?? "file", (rel) => (rel === "data/sft.parquet" ? { rows: data.rows, images: data.images } : {}));
   const by: Record<string, number> = {};
   for (const l of data.leftOut) by[l.reason] = (by[l.reason] ?? 0) + 1;
   const manifest: Manifest = {
