@@ -12,6 +12,9 @@ const STAGES: Record<string, string> = {
   model: "the embedded model: pretrain, sample",
   train: "train: sft, grpo",
   curate: "difficulty curation by pass rate",
+  cluster: "verl on Ray: export, submit, follow, stop, merge, serve",
+  reproduce: "a row of the paper's table from a served model, beside the paper's",
+  serve: "serve an embedded checkpoint over an OpenAI-compatible API",
 };
 
 function usage(): string {
@@ -61,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /** Errors about the user's input or setup: print the message alone, no stack trace. */
-const USER_ERRORS = new Set(["DataError", "ConfigError", "CheckpointError", "RequestFailedError", "RunLockedError"]);
+const USER_ERRORS = new Set(["DataError", "ConfigError", "CheckpointError", "RequestFailedError", "RunLockedError", "RayJobsError"]);
 
 /**
  * One line for any error (the stack only with --debug or DEBUG=1): the user's mistakes say what

@@ -7,7 +7,8 @@ test("defaults are the published protocol", () => {
   assert.deepEqual(c.sampling, { n: 1, temperature: 0, top_p: 1, max_tokens: 4096, seed: 42, seedPerRun: false, logprobs: false });
   assert.equal(c.runs, 3);
   assert.equal(c.grading, "regrade");
-  assert.deepEqual(c.prompt, { realNewline: false, ignoreImages: false });
+  assert.deepEqual(c.prompt, { realNewline: false, ignoreImages: false, images: "qwen-vl-utils" });
+  assert.equal(c.profile, "vllm");
   assert.equal(c.concurrency, 64);
 });
 
@@ -16,7 +17,7 @@ test("the run key changes with what a response depends on, not with how much or 
   const h = runHash(base);
   const same = [{ benchmarks: ["slake", "vqa-rad"] }, { limit: 10 }, { runs: 5 }, { concurrency: 8 }, { retries: 2 }, { timeoutS: 30 }, { baseURL: "http://x/v1" }, { paperModel: "GPT-4o" }];
   for (const d of same) assert.equal(runHash(parseEvalConfig({ model: "m", benchmarks: ["vqa-rad"], ...d })), h, JSON.stringify(d));
-  const differ = [{ model: "m2" }, { sampling: { temperature: 1 } }, { sampling: { max_tokens: 512 } }, { sampling: { seed: 1 } }, { sampling: { n: 4 } }, { prompt: { realNewline: true } }, { evalParquet: "/tmp/x.parquet" }];
+  const differ = [{ model: "m2" }, { sampling: { temperature: 1 } }, { sampling: { max_tokens: 512 } }, { sampling: { seed: 1 } }, { sampling: { n: 4 } }, { prompt: { realNewline: true } }, { prompt: { images: "as-stored" as const } }, { profile: "llama.cpp" as const }, { evalParquet: "/tmp/x.parquet" }];
   for (const d of differ) assert.notEqual(runHash(parseEvalConfig({ model: "m", benchmarks: ["vqa-rad"], ...d })), h, JSON.stringify(d));
   assert.match(runDir(parseEvalConfig({ model: "Qwen/Qwen2.5-VL-3B-Instruct", benchmarks: ["x"], out: "/tmp/o" })), /^\/tmp\/o\/Qwen_Qwen2\.5-VL-3B-Instruct-[0-9a-f]{12}$/);
 });

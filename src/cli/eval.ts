@@ -17,6 +17,7 @@ import { embeddedPolicyName } from "../curate/policies";
 import { EmbeddedPolicy } from "../policy/embedded";
 import { OpenAIPolicy } from "../policy/openai";
 import type { Policy } from "../policy/policy";
+import { serverProfile } from "../policy/profiles";
 
 const USAGE = `usage:
   medvlthinker eval --base-url URL --model NAME --benchmarks LIST [options]
@@ -35,6 +36,8 @@ options (defaults: the published protocol):
   --model NAME          the served model name
   --checkpoint DIR      evaluate this embedded checkpoint instead of a server
   --batch-size N        items per generation batch (embedded: 8; HTTP: 1)
+  --profile NAME        the server: vllm (default), sglang, llama.cpp, ollama, openai
+                        (which neutral sampling fields each request carries; see src/policy/profiles.ts)
   --benchmarks LIST     comma-separated ids, or the groups paper, text, all
                         (${BENCHMARKS.map((b) => b.id).join(", ")})
   --eval-parquet FILE   a MedVLThinker-Eval parquet (its dataset_name column tells the benchmark)
@@ -49,6 +52,7 @@ options (defaults: the published protocol):
   --logprobs            save per-token logprobs
   --real-newline        a real newline in the instruction (upstream sends a literal \\n)
   --ignore-images       send no images (a blind baseline)
+  --images-as-stored    send the stored image bytes (default: RGB, smart_resize 28, PNG, as qwen-vl-utils)
   --concurrency N       requests in flight (64; embedded: 1)
   --retries N           retries per request (8)
   --timeout S           per-request timeout in seconds (600)
@@ -106,6 +110,8 @@ export async function run(argv: string[]): Promise<number> {
       logprobs: { type: "boolean" },
       "real-newline": { type: "boolean" },
       "ignore-images": { type: "boolean" },
+      "images-as-stored": { type: "boolean" },
+      profile: { type: "string" },
       concurrency: { type: "string" },
       retries: { type: "string" },
       timeout: { type: "string" },
@@ -147,6 +153,7 @@ export async function run(argv: string[]): Promise<number> {
       retries: int("retries", values.retries),
       timeoutS: num("timeout", values.timeout),
       paperModel: values["paper-model"],
+      profile: values.profile === undefined ? undefined : serverProfile(values.profile).name,
     }),
     sampling: {
       ...(fromFile.sampling ?? {}),
@@ -160,7 +167,7 @@ export async function run(argv: string[]): Promise<number> {
         logprobs: values.logprobs,
       }),
     },
-    prompt: { ...(fromFile.prompt ?? {}), ...defined({ realNewline: values["real-newline"], ignoreImages: values["ignore-images"] }) },
+    prompt: { ...(fromFile.prompt ?? {}), ...defined({ realNewline: values["real-newline"], ignoreImages: values["ignore-images"], images: values["images-as-stored"] ? "as-stored" : undefined }) },
   } as EvalConfigInput;
   if (!config.model) throw new ConfigError("--model is required (the name the server serves)");
   if (!config.benchmarks) throw new ConfigError("--benchmarks is required (e.g. vqa-rad,slake or paper)");
@@ -179,6 +186,8 @@ export async function run(argv: string[]): Promise<number> {
     retry: config.retries === undefined ? undefined : { maxRetries: config.retries },
     timeoutMs: config.timeoutS === undefined ? undefined : config.timeoutS * 1000,
     promptOptions: { realNewline: config.prompt?.realNewline, ignoreImages: config.prompt?.ignoreImages, instruction: config.prompt?.instruction },
+    profile: config.profile,
+    images: config.prompt?.images,
   });
   return runInterruptible("interrupted: saving what arrived; rerun the same command to resume", async (signal) => {
     let result: Awaited<ReturnType<typeof runEval>>;

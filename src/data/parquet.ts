@@ -178,7 +178,7 @@ export const ITEM_PARQUET_SCHEMA = [
 
 
 /** A Writer that appends to a file descriptor whenever the parquet writer flushes a row group. */
-function fdWriter(fd: number): ByteWriter {
+export function fdWriter(fd: number): ByteWriter {
   const w = new ByteWriter();
   const flush = () => {
     if (w.index > 0) writeSync(fd, new Uint8Array(w.buffer, 0, w.index));

@@ -109,3 +109,36 @@ export function compareRuns(a: EvalRun | string, b: EvalRun | string): Compariso
   const y = load(b);
   return compareRecords(x.records, y.records, { a: x.name, b: y.name });
 }
+
+export interface AnswerAgreement {
+  /** Answers present in both (same benchmark, item, run and sample). */
+  compared: number;
+  /** Of those, the same response text. */
+  same: number;
+  /** Keys ("benchmark/index/run/sample") whose responses differ. */
+  differ: string[];
+  /** Per benchmark: answers compared, same, percent same. */
+  rows: { benchmark: string; answers: number; same: number; "same %": number }[];
+}
+
+/**
+ * Whether two runs of one model gave the same answers, answer by answer (e.g. in-process vs
+ * through `medvlthinker serve`): matched by benchmark, item, run and sample; equal response text.
+ */
+export function answerAgreement(a: ResultRecord[], b: ResultRecord[]): AnswerAgreement {
+  const key = (r: ResultRecord) => `${r.benchmark}/${r.index}/${r.run}/${r.sample}`;
+  const mb = new Map(b.map((r) => [key(r), r]));
+  const per = new Map<string, { answers: number; same: number }>();
+  const differ: string[] = [];
+  for (const r of a) {
+    const o = mb.get(key(r));
+    if (!o) continue;
+    const p = per.get(r.benchmark) ?? { answers: 0, same: 0 };
+    p.answers++;
+    if (o.response === r.response) p.same++;
+    else differ.push(key(r));
+    per.set(r.benchmark, p);
+  }
+  const rows = [...per].map(([benchmark, p]) => ({ benchmark, answers: p.answers, same: p.same, "same %": Math.round((1000 * p.same) / p.answers) / 10 }));
+  return { compared: rows.reduce((s, r) => s + r.answers, 0), same: rows.reduce((s, r) => s + r.same, 0), differ, rows };
+}

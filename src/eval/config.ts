@@ -14,6 +14,7 @@ import { z } from "zod";
 
 import { ConfigError } from "../errors";
 import { canonicalJson } from "../stable-json";
+import { PROFILE_NAMES } from "../policy/profiles";
 
 export { ConfigError, canonicalJson };
 
@@ -40,6 +41,8 @@ export const promptConfigSchema = z
     instruction: z.string().optional(),
     /** Send no images (a blind baseline). */
     ignoreImages: z.boolean().default(false),
+    /** HTTP: images decoded and resized as qwen-vl-utils (the paper), sent as PNG; or the stored bytes. */
+    images: z.enum(["qwen-vl-utils", "as-stored"]).default("qwen-vl-utils"),
   })
   .strict();
 
@@ -51,6 +54,8 @@ export const evalConfigSchema = z
     baseURL: z.string().optional(),
     /** An embedded checkpoint folder to evaluate instead of a server (CLI; not part of the run key: the model name carries its fingerprint). */
     checkpoint: z.string().optional(),
+    /** The server kind (src/policy/profiles.ts): which extension fields each request carries. */
+    profile: z.enum(PROFILE_NAMES).default("vllm"),
     /** Benchmark ids (see src/eval/benchmarks.ts). */
     benchmarks: z.array(z.string().min(1)).min(1),
     /** A MedVLThinker-Eval parquet; its dataset_name column tells the benchmark. Null: the local copies. */
@@ -99,7 +104,7 @@ export function runIdentity(c: EvalConfig): Record<string, unknown> {
     const p = resolve(c.evalParquet);
     source = existsSync(p) ? `parquet:${p}:${statSync(p).size}` : `parquet:${p}`;
   }
-  return { model: c.model, sampling: c.sampling, prompt: c.prompt, grading: c.grading, source };
+  return { model: c.model, sampling: c.sampling, prompt: c.prompt, grading: c.grading, source, profile: c.profile };
 }
 
 export function runHash(c: EvalConfig): string {

@@ -9,14 +9,14 @@
 import { join } from "node:path";
 import { itemHash, type Item } from "../data/item";
 import { gradeResponse } from "../grade";
-import type { Policy } from "../policy/policy";
+import { PROMPT_TOO_LONG, type Policy } from "../policy/policy";
 import { withRunLock } from "../run-lock";
 import { scrubUrl } from "../policy/secrets";
 import { createProgress } from "../viz/progress";
 import { loadBenchmarks, type LoadedBenchmark } from "./benchmarks";
 import { ConfigError, parseEvalConfig, runDir, runHash, runIdentity, type EvalConfig, type EvalConfigInput } from "./config";
 import { runSamplingPool } from "./pool";
-import { CONFIG_FILE, readResults, recordKey, RESULTS_FILE, ResultWriter, writeFileAtomic, type ResultRecord } from "./store";
+import { CONFIG_FILE, isFinal, readResults, recordKey, RESULTS_FILE, ResultWriter, writeFileAtomic, type ResultRecord } from "./store";
 
 export interface RunEvalOptions {
   signal?: AbortSignal;
@@ -90,10 +90,17 @@ async function runEvalLocked(configInput: EvalConfigInput | EvalConfig, policy: 
   const prior = readResults(file);
   warnings.push(...prior.warnings);
   const done = new Map<string, ResultRecord>();
+  // Prompts the server found too long last time: sent again (its context may have grown).
+  const stale = new Map<string, ResultRecord>();
   for (const r of prior.records) {
     const k = recordKey(r);
-    if (done.has(k)) warnings.push(`${file}: duplicate record ${k.replace(/\t/g, "/")} ignored`);
-    else done.set(k, r);
+    if (!isFinal(r)) {
+      if (!done.has(k)) stale.set(k, r);
+    } else if (done.has(k)) warnings.push(`${file}: duplicate record ${k.replace(/\t/g, "/")} ignored`);
+    else {
+      done.set(k, r);
+      stale.delete(k);
+    }
   }
 
   // 3. What is missing: run-major, so a partial evaluation has whole runs first.
@@ -120,6 +127,7 @@ async function runEvalLocked(configInput: EvalConfigInput | EvalConfig, policy: 
   }
   for (const w of warnings) log(`warning: ${w}`);
   if (resumed > 0) log(`resuming ${dir}: ${resumed} (item, run) pairs done, ${tasks.length} to send`);
+  if (stale.size > 0) log(`${stale.size} answers were refused last time as longer than the server's context: sending them again`);
 
   // 4. Send, grade, append.
   const { seedPerRun, ...sampling } = config.sampling;
@@ -157,6 +165,7 @@ async function runEvalLocked(configInput: EvalConfigInput | EvalConfig, policy: 
             via: g.via,
           };
           if (config.sampling.logprobs && c.logprobs) rec.logprobs = c.logprobs;
+          if (c.error) rec.error = c.error;
           lines.push(rec);
         }
         if (samples.length < n) incomplete++;
@@ -181,7 +190,9 @@ async function runEvalLocked(configInput: EvalConfigInput | EvalConfig, policy: 
   // 5. Everything this config asks for, old and new.
   const wanted = new Map(loaded.map((b) => [b.id, b.items.length]));
   const records: ResultRecord[] = [];
-  for (const r of [...done.values(), ...fresh]) {
+  const freshKeys = new Set(fresh.map(recordKey));
+  const oldTooLong = [...stale].filter(([k]) => !freshKeys.has(k)).map(([, r]) => r);
+  for (const r of [...done.values(), ...fresh, ...oldTooLong]) {
     const count = wanted.get(r.benchmark);
     if (count !== undefined && r.index < count && r.run < config.runs && r.sample < n) records.push(r);
   }

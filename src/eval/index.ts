@@ -14,3 +14,4 @@ export { BENCHMARKS, PAPER_BENCHMARKS, TEXT_BENCHMARKS, loadBenchmarks, expandBe
 export { parseEvalConfig, runDir, type EvalConfig, type EvalConfigInput } from "./config";
 export { wilson, bootstrapMeanCI, mcnemarExact } from "./stats";
 export { OpenAIPolicy, type OpenAIPolicyOptions } from "../policy/openai";
+export { reproduceRow, type ReproduceOptions, type Reproduction, type RowComparison } from "./reproduce";

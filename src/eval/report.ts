@@ -12,7 +12,8 @@ import { parseEvalConfig, type EvalConfig } from "./config";
 import type { EvalRun } from "./harness";
 import { findPaperRow, loadPaperResults, type PaperRow } from "./paper";
 import { bootstrapMeanCI, mean, sampleStd } from "./stats";
-import { CONFIG_FILE, readResults, RESULTS_FILE, type ResultRecord } from "./store";
+import { CONFIG_FILE, latestRecords, readResults, RESULTS_FILE, type ResultRecord } from "./store";
+import { PROMPT_TOO_LONG } from "../policy/policy";
 import { ConfigError } from "../errors";
 
 export interface BenchmarkSummary {
@@ -31,8 +32,10 @@ export interface BenchmarkSummary {
   run_std: number;
   /** Responses that hit max_tokens. */
   truncated: number;
-  /** Responses the grader could not read a letter from. */
+  /** Responses the grader could not read a letter from (prompts refused as too long not counted). */
   unparsed: number;
+  /** Prompts the server refused as longer than its context (graded wrong). */
+  too_long: number;
   paper: number | null;
   /** With more than one answer per item (samples or runs): share of items with any right answer, and whose majority vote is right. */
   pass_at_k: number | null;
@@ -79,7 +82,8 @@ export function summarize(records: ResultRecord[], paper: PaperRow | null = null
       run_accuracy: runAcc,
       run_std: sampleStd(runAcc),
       truncated: rs.filter((r) => r.finish_reason === "length").length,
-      unparsed: rs.filter((r) => r.predicted === null || r.predicted === undefined).length,
+      unparsed: rs.filter((r) => r.finish_reason !== PROMPT_TOO_LONG && (r.predicted === null || r.predicted === undefined)).length,
+      too_long: rs.filter((r) => r.finish_reason === PROMPT_TOO_LONG).length,
       paper: col && paper && paper.scores[col] !== undefined ? paper.scores[col] : null,
       ...multiSample(rs),
     };
@@ -120,6 +124,7 @@ export function summaryTable(summaries: BenchmarkSummary[]): aq.ColumnTable {
       ...(summaries.some((x) => x.pass_at_k !== null) ? { pass_at_k: s.pass_at_k === null ? null : r2(s.pass_at_k), maj_at_k: s.majority_at_k === null ? null : r2(s.majority_at_k) } : {}),
       truncated: s.truncated,
       unparsed: s.unparsed,
+      "too long": s.too_long,
     })),
   );
 }
@@ -157,15 +162,9 @@ export function loadRun(dir: string): { config: EvalConfig; records: ResultRecor
   const saved = JSON.parse(readFileSync(cfgFile, "utf8"));
   const config = parseEvalConfig(saved.config);
   const { records, warnings } = readResults(join(dir, RESULTS_FILE));
-  // The newest of duplicate keys would only come from a hand-edited file; keep the first.
-  const seen = new Set<string>();
-  const unique = records.filter((r) => {
-    const k = `${r.benchmark}\t${r.index}\t${r.run}\t${r.sample}`;
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
-  return { config, records: unique, warnings };
+  // Duplicate keys: a prompt refused as too long and sent again later (the later one counts);
+  // anything else only from a hand-edited file (the first one counts).
+  return { config, records: latestRecords(records), warnings };
 }
 
 /** Mean over the paper's six benchmarks, as its "avg" column, when all six are there. */
@@ -188,10 +187,23 @@ export function paperAverage(summaries: BenchmarkSummary[]): BenchmarkSummary | 
     run_std: NaN,
     truncated: ss.reduce((a, s) => a + s.truncated, 0),
     unparsed: ss.reduce((a, s) => a + s.unparsed, 0),
+    too_long: ss.reduce((a, s) => a + s.too_long, 0),
     paper: papers.every((p) => p !== null) ? mean(papers as number[]) : null,
     pass_at_k: null,
     majority_at_k: null,
   };
+}
+
+/** The line under the table when the server refused prompts as longer than its context. */
+export function tooLongHint(summaries: BenchmarkSummary[]): string {
+  const n = summaries.reduce((a, s) => a + s.too_long, 0);
+  if (n === 0) return "";
+  const where = summaries.filter((s) => s.too_long > 0).map((s) => `${s.benchmark} ${s.too_long}`).join(", ");
+  return (
+    `too long: ${n} prompts were longer than the server's context (${where}) and are graded wrong. ` +
+    "Restart vLLM with a larger --max-model-len (at least the longest prompt, image tokens included, plus max_tokens 4096; " +
+    "the paper's offline run used the model's full context) and rerun the same command: only these are sent again.\n"
+  );
 }
 
 /** Report of a run (the object runEval returned, or a run folder path). */
@@ -208,6 +220,6 @@ export function report(run: EvalRun | string, opts: { paperModel?: string | null
   const paperLine = paperRow
     ? `paper: ${paperRow.model} ${paperRow.training || ""} (arXiv 2508.02669, README table)`.replace(/\s+\(/, " (")
     : "paper: no matching row (set paperModel, e.g. \"MedVLThinker-7B RL(m23k)\")";
-  const text = `model: ${config.model}${dir ? `  run: ${dir}` : ""}\n\n${markdown(table)}\n${method}\n${paperLine}\n${noteLines.map((l) => l + "\n").join("")}`;
+  const text = `model: ${config.model}${dir ? `  run: ${dir}` : ""}\n\n${markdown(table)}\n${method}\n${paperLine}\n${noteLines.map((l) => l + "\n").join("")}${tooLongHint(summaries)}`;
   return { dir, model: config.model, paperRow, summaries, table, text };
 }

@@ -6,6 +6,7 @@
  */
 import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
+import { PROMPT_TOO_LONG } from "../policy/policy";
 
 export const RESULTS_FILE = "results.jsonl";
 export const CONFIG_FILE = "config.json";
@@ -29,6 +30,28 @@ export interface ResultRecord {
   /** How the grader found it: answer_tag, fallback or none. */
   via?: string;
   logprobs?: number[];
+  /** The server's reason when it refused the item (finish_reason PROMPT_TOO_LONG). */
+  error?: string;
+}
+
+/**
+ * A record the next run keeps. A PROMPT_TOO_LONG one is not final: the next run sends the item
+ * again (the server may have been restarted with a larger --max-model-len), and a later record
+ * of the same key replaces it.
+ */
+export function isFinal(r: Pick<ResultRecord, "finish_reason">): boolean {
+  return r.finish_reason !== PROMPT_TOO_LONG;
+}
+
+/** One record per key: the first final one, else the last non-final one. */
+export function latestRecords(records: ResultRecord[]): ResultRecord[] {
+  const byKey = new Map<string, ResultRecord>();
+  for (const r of records) {
+    const k = recordKey(r);
+    const have = byKey.get(k);
+    if (!have || !isFinal(have)) byKey.set(k, r);
+  }
+  return [...byKey.values()];
 }
 
 export function recordKey(r: { benchmark: string; index: number; run: number; sample: number }): string {

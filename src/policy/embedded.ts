@@ -6,7 +6,7 @@
 import type { Item } from "../data/item";
 import { buildPrompt, type PromptOptions } from "../prompt";
 import type { Completion, Policy, SamplingParams } from "./policy";
-import { EmbeddedModel } from "../model/model";
+import { EmbeddedModel, type PromptInput } from "../model/model";
 
 export interface EmbeddedPolicyOptions {
   /** Rows per compiled generation batch (default 8). */
@@ -29,12 +29,21 @@ export class EmbeddedPolicy implements Policy {
   }
 
   async sample(items: Item[], params: SamplingParams, signal?: AbortSignal): Promise<Completion[][]> {
-    const prompts = items.flatMap((it) => Array.from({ length: params.n }, () => ({ text: buildPrompt(it, this.opts.prompt), images: this.opts.ignoreImages ? null : it.images })));
+    return this.samplePrompts(items.map((it) => ({ text: buildPrompt(it, this.opts.prompt), images: this.opts.ignoreImages ? null : it.images })), params, signal);
+  }
+
+  /**
+   * n completions for each prompt already written out (text and images): what `sample` does after
+   * building the prompts, and what `medvlthinker serve` calls for a chat request, so that an item
+   * gives the same answers in-process and over HTTP.
+   */
+  async samplePrompts(prompts: PromptInput[], params: SamplingParams, signal?: AbortSignal): Promise<Completion[][]> {
+    const rows = prompts.flatMap((p) => Array.from({ length: params.n }, () => p));
     const bs = this.opts.batchSize ?? 8;
     const out: Completion[] = [];
-    for (let i = 0; i < prompts.length; i += bs) {
+    for (let i = 0; i < rows.length; i += bs) {
       signal?.throwIfAborted();
-      const gens = await this.model.generate(prompts.slice(i, i + bs), {
+      const gens = await this.model.generate(rows.slice(i, i + bs), {
         maxNewTokens: params.max_tokens,
         temperature: params.temperature,
         topP: params.top_p,
@@ -47,7 +56,7 @@ export class EmbeddedPolicy implements Policy {
         out.push(c);
       }
     }
-    return items.map((_, k) => out.slice(k * params.n, (k + 1) * params.n));
+    return prompts.map((_, k) => out.slice(k * params.n, (k + 1) * params.n));
   }
 
   async close(): Promise<void> {

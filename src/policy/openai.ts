@@ -6,6 +6,11 @@
  * the count and the delays are ours and testable). Permanent mistakes (wrong URL, model, key,
  * images to a text-only model) fail fast with a message that says what to fix. The API key comes
  * from the environment and is scrubbed from every error message.
+ *
+ * Requests are exact to the paper (profiles.ts): every sampling field sent, plus the server
+ * profile's neutral extension fields; images prepared as qwen-vl-utils does and sent as PNG data
+ * URLs before the text. A prompt longer than the server's context (HTTP 400) is not an error of
+ * the run: that item comes back as a PROMPT_TOO_LONG completion carrying the server's message.
  */
 // Not `from "openai"`: tslab resolves a bare specifier against the importing file's folder first,
 // so inside src/policy/openai.ts "openai" would be this very file (endless recursion in notebooks).
@@ -16,8 +21,10 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import pLimit from "p-limit";
 import type { Item } from "../data/item";
+import { qwenVlDataUrl } from "../data/qwen-vl-image";
 import { toOpenAIMessages, type OpenAIMessageOptions } from "../prompt";
-import type { Completion, Policy, SamplingParams } from "./policy";
+import { PROMPT_TOO_LONG, type Completion, type Policy, type SamplingParams } from "./policy";
+import { chatRequestBody, serverProfile, type ServerProfile, type ServerProfileName } from "./profiles";
 import { redact } from "./secrets";
 import { ConfigError } from "../errors";
 
@@ -146,6 +153,35 @@ export function createNodeFetch(maxSockets: number): (input: string | URL | Requ
     });
 }
 
+type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+/**
+ * Error bodies in the shape the openai client reads. Older vLLM answers errors as
+ * `{"object":"error","message":...,"type":...,"code":400}` (newer: `{"error":{...}}`); the client
+ * finds no `error` key there and reports "400 status code (no body)", losing the reason (e.g. a
+ * prompt too long for the context). This rewrites the older shape into the newer one.
+ */
+export function withOpenAIErrorBodies(f: FetchLike): FetchLike {
+  return async (input, init) => {
+    const res = await f(input, init);
+    if (res.ok) return res;
+    const text = await res.text();
+    let body = text;
+    try {
+      const j = JSON.parse(text) as Record<string, unknown>;
+      if (j && typeof j === "object" && !("error" in j) && typeof j.message === "string") {
+        body = JSON.stringify({ error: { message: j.message, type: j.type ?? null, param: j.param ?? null, code: j.code ?? null } });
+      }
+    } catch {
+      /* not JSON: the client reports the text itself */
+    }
+    const headers = new Headers(res.headers);
+    headers.delete("content-length");
+    headers.delete("content-encoding");
+    return new Response(body, { status: res.status, statusText: res.statusText, headers });
+  };
+}
+
 // ---------------------------------------------------------------- errors and secrets
 
 /** The API key from the environment: MEDVLTHINKER_API_KEY, else OPENAI_API_KEY, else undefined. */
@@ -165,6 +201,32 @@ export class RequestFailedError extends Error {
   ) {
     super(message);
     this.name = "RequestFailedError";
+  }
+}
+
+/** What servers say when the prompt (with image tokens) does not fit their context. */
+const TOO_LONG_PATTERNS = [
+  /maximum context length is \d+/i, // vLLM text path (and OpenAI): "This model's maximum context length is M tokens. However, you requested ..."
+  /is longer than the maximum model length/i, // vLLM engine / multimodal path: "The decoder prompt (length N) is longer than ..."
+  /prompt contains at least \d+ input tokens/i, // newer vLLM wording
+  /longer than the model'?s context length/i, // SGLang
+  /exceeds? the available context size/i, // llama.cpp
+  /context_length_exceeded|prompt is too long/i,
+];
+
+/** The server's reason when an error is "prompt longer than the context" (HTTP 400/413), else null. */
+export function promptTooLongReason(err: unknown): string | null {
+  if (!(err instanceof APIError) || (err.status !== 400 && err.status !== 413)) return null;
+  const e = err.error as { message?: unknown } | undefined;
+  const msg = typeof e?.message === "string" ? e.message : String(err.message);
+  return TOO_LONG_PATTERNS.some((re) => re.test(msg)) ? msg : null;
+}
+
+/** The prompt of one item does not fit the server's context: recorded for that item, never retried. */
+export class PromptTooLongError extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = "PromptTooLongError";
   }
 }
 
@@ -194,7 +256,18 @@ export interface OpenAIPolicyOptions {
   /** Item -> chat messages. Default: src/prompt.ts toOpenAIMessages with `promptOptions`. */
   buildMessages?: MessageBuilder;
   promptOptions?: OpenAIMessageOptions;
-  /** Extra body fields for the server (e.g. vLLM's `top_k`, `repetition_penalty`). */
+  /**
+   * The server: which extension fields it takes (see profiles.ts). Default "vllm", the paper's
+   * server: top_k -1, repetition_penalty 1 and min_p 0 sent with every request.
+   */
+  profile?: ServerProfileName | ServerProfile;
+  /**
+   * "qwen-vl-utils" (default): images decoded, RGB, smart_resize'd (factor 28) and sent as PNG,
+   * as the paper's pipeline. "as-stored": the stored bytes unchanged. Ignored when
+   * `promptOptions.imageUrl` or `buildMessages` is given.
+   */
+  images?: "qwen-vl-utils" | "as-stored";
+  /** Extra body fields for the server, over the profile's. */
   extraBody?: Record<string, unknown>;
   /** "node-http" (default: fast keep-alive transport) or "fetch" (Node's built-in fetch). */
   transport?: "node-http" | "fetch";
@@ -209,6 +282,8 @@ export interface OpenAIPolicyStats {
   failures: Record<FailureKind, number>;
   /** True once the server was seen to refuse or ignore `n` > 1 (then n separate requests are sent). */
   nUnsupported: boolean;
+  /** Items whose prompt the server refused as longer than its context. */
+  tooLong: number;
 }
 
 export class OpenAIPolicy implements Policy {
@@ -219,7 +294,9 @@ export class OpenAIPolicy implements Policy {
     retries: 0,
     failures: { "rate-limit": 0, server: 0, timeout: 0, connection: 0, malformed: 0, permanent: 0, abort: 0 },
     nUnsupported: false,
+    tooLong: 0,
   };
+  readonly profile: ServerProfile;
   private readonly client: OpenAI;
   private readonly apiKey: string | undefined;
   private readonly limit: ReturnType<typeof pLimit>;
@@ -245,14 +322,19 @@ export class OpenAIPolicy implements Policy {
     this.apiKey = opts.apiKey ?? apiKeyFromEnv();
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.limit = pLimit(Math.max(1, opts.concurrency ?? 64));
+    this.profile = typeof opts.profile === "object" ? opts.profile : serverProfile(opts.profile);
     const po = opts.promptOptions ?? {};
-    this.builder = opts.buildMessages ?? ((item) => toOpenAIMessages(item, po));
+    const asStored = opts.images === "as-stored";
+    this.builder =
+      opts.buildMessages ??
+      ((item) => toOpenAIMessages(item, { ...po, imageUrl: po.imageUrl ?? (asStored ? undefined : (ref) => qwenVlDataUrl(ref, item)) }));
+    const transport: FetchLike = opts.transport === "fetch" ? (input, init) => globalThis.fetch(input, init) : createNodeFetch(Math.max(1, opts.concurrency ?? 64));
     this.client = new OpenAI({
       baseURL: this.baseURL,
       apiKey: this.apiKey ?? "EMPTY",
       maxRetries: 0,
       timeout: opts.timeoutMs ?? 600_000,
-      ...(opts.transport === "fetch" ? {} : { fetch: createNodeFetch(Math.max(1, opts.concurrency ?? 64)) }),
+      fetch: withOpenAIErrorBodies(transport),
     });
   }
 
@@ -260,12 +342,24 @@ export class OpenAIPolicy implements Policy {
     return Promise.all(items.map((item) => this.sampleItem(item, params, signal)));
   }
 
-  /** n completions for one item: one request with `n`, or n requests when the server cannot do `n`. */
+  /**
+   * n completions for one item: one request with `n`, or n requests when the server cannot do `n`.
+   * A prompt the server refuses as too long gives n PROMPT_TOO_LONG completions with its message.
+   */
   async sampleItem(item: Item, params: SamplingParams, signal?: AbortSignal): Promise<Completion[]> {
-    const messages = await this.builder(item);
-    const hasImages = (item.images?.length ?? 0) > 0;
+    try {
+      return await this.sampleMessages(await this.builder(item), (item.images?.length ?? 0) > 0, params, signal);
+    } catch (e) {
+      if (!(e instanceof PromptTooLongError)) throw e;
+      this.stats.tooLong++;
+      const reason = e.reason;
+      return Array.from({ length: params.n }, () => ({ text: "", finish_reason: PROMPT_TOO_LONG, error: reason }));
+    }
+  }
+
+  private async sampleMessages(messages: ChatCompletionMessageParam[], hasImages: boolean, params: SamplingParams, signal?: AbortSignal): Promise<Completion[]> {
     const out: Completion[] = [];
-    if (params.n > 1 && !this.stats.nUnsupported) {
+    if (params.n > 1 && this.profile.nChoices && !this.stats.nUnsupported) {
       try {
         out.push(...(await this.request(messages, params, params.n, params.seed, hasImages, signal)));
       } catch (e) {
@@ -295,17 +389,7 @@ export class OpenAIPolicy implements Policy {
     hasImages: boolean,
     signal?: AbortSignal,
   ): Promise<Completion[]> {
-    const body: ChatCompletionCreateParamsNonStreaming & Record<string, unknown> = {
-      ...(this.opts.extraBody ?? {}),
-      model: this.opts.model,
-      messages,
-      temperature: params.temperature,
-      top_p: params.top_p,
-      max_tokens: params.max_tokens,
-    };
-    if (n > 1) body.n = n;
-    if (seed !== undefined) body.seed = seed;
-    if (params.logprobs) body.logprobs = true;
+    const body = chatRequestBody({ model: this.opts.model, messages, params, n, seed }, this.profile, this.opts.extraBody) as unknown as ChatCompletionCreateParamsNonStreaming;
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw abortError(signal);
       let err: unknown;
@@ -321,6 +405,8 @@ export class OpenAIPolicy implements Policy {
       const kind = classifyFailure(err);
       this.stats.failures[kind]++;
       if (kind === "abort") throw signal?.aborted ? abortError(signal) : err;
+      const tooLong = promptTooLongReason(err);
+      if (tooLong !== null) throw new PromptTooLongError(redact(tooLong, this.apiKey));
       if (kind === "permanent") throw await this.explain(err, n, hasImages);
       if (attempt >= this.retry.maxRetries) {
         const msg = redact(`${this.baseURL}: request failed after ${attempt + 1} tries (${kind}): ${(err as Error)?.message ?? err}`, this.apiKey);

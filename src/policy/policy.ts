@@ -24,7 +24,16 @@ export interface Completion {
   token_ids?: number[];
   /** Log-probability of each sampled token under the sampling distribution, where given. */
   logprobs?: number[];
+  /** Why there is no text, when the server refused this item (e.g. PROMPT_TOO_LONG: its message). */
+  error?: string;
 }
+
+/**
+ * finish_reason of an item whose prompt the server refused as longer than its context (vLLM's
+ * HTTP 400): recorded for that item with the server's message and graded wrong, as the paper's
+ * offline truncation would be; never retried within a run, never fatal to it.
+ */
+export const PROMPT_TOO_LONG = "prompt_too_long";
 
 export interface Policy {
   /** A short name for logs and run folders (model name, checkpoint name). */

@@ -8,7 +8,13 @@ import type { AddressInfo } from "node:net";
 import type { Item } from "../../src/data/item";
 import { itemHash } from "../../src/data/item";
 
-export type Fault = "500" | "429" | "drop" | "drop-mid-body" | "malformed" | "slow" | "not-completion";
+export type Fault = "500" | "429" | "drop" | "drop-mid-body" | "malformed" | "slow" | "not-completion" | "too-long-text" | "too-long-mm";
+
+/** vLLM's two "prompt too long" answers (HTTP 400): the text path in the newer body shape, the engine path in the older one. */
+export const TOO_LONG_TEXT_MESSAGE =
+  "This model's maximum context length is 4096 tokens. However, you requested 5227 tokens (1131 in the messages, 4096 in the completion). Please reduce the length of the messages or completion.";
+export const TOO_LONG_MM_MESSAGE =
+  "The decoder prompt (length 16519) is longer than the maximum model length of 8192. Make sure that `max_model_len` is no smaller than the number of text tokens plus multimodal tokens. For image inputs, the number of image tokens depends on the number of images, and possibly their aspect ratios as well.";
 
 export interface FakeRequestInfo {
   /** 1-based count of chat requests received so far. */
@@ -152,6 +158,10 @@ export async function startFakeServer(opts: FakeServerOptions): Promise<FakeServ
       }
       case "not-completion":
         return json(res, 200, { hello: "world" });
+      case "too-long-text": // newer vLLM: {"error": {...}}
+        return json(res, 400, { error: { message: TOO_LONG_TEXT_MESSAGE, type: "BadRequestError", param: null, code: 400 } });
+      case "too-long-mm": // older vLLM (0.8.x): the fields at the top level
+        return json(res, 400, { object: "error", message: TOO_LONG_MM_MESSAGE, type: "BadRequestError", param: null, code: 400 });
       case "slow":
         return later(opts.slowMs ?? 2000, () => {
           if (!res.destroyed) answerNow();
@@ -188,7 +198,13 @@ export async function startFakeServer(opts: FakeServerOptions): Promise<FakeServ
 
 // ---------------------------------------------------------------- synthetic benchmarks with known answers
 
-export const JPEG = new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46]);
+/** A real 40x30 JPEG: the HTTP policy decodes images to prepare them as qwen-vl-utils does. */
+export const JPEG = new Uint8Array(
+  Buffer.from(
+    "/9j/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1RV19iZ2hnPk1xeXBkeFxlZ2P/2wBDARESEhgVGC8aGi9jQjhCY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2P/wAARCAAeACgDASIAAhEBAxEB/8QAFQABAQAAAAAAAAAAAAAAAAAAAAX/xAAUEAEAAAAAAAAAAAAAAAAAAAAA/8QAFQEBAQAAAAAAAAAAAAAAAAAAAAb/xAAUEQEAAAAAAAAAAAAAAAAAAAAA/9oADAMBAAIRAxEAPwCWAKYAAAAAAAAAB//Z",
+    "base64",
+  ),
+);
 
 /** Synthetic benchmarks: a token in each question lets the server find the item. */
 export function makeDatasets(sizes: Record<string, number>): Record<string, Item[]> {
