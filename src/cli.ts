@@ -29,9 +29,14 @@ export async function main(argv: string[]): Promise<number> {
   }
   let mod: { run(argv: string[]): Promise<number> };
   try {
+    // The package build (scripts/build.ts, esbuild) turns this template into a map of every
+    // src/cli/*.ts, so a new subcommand is its file plus its line in STAGES. Keep it a literal
+    // `./cli/${...}.ts` template.
     mod = await import(`./cli/${cmd}.ts`);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND" && String(e).includes(`cli/${cmd}`)) {
+    // Node says ERR_MODULE_NOT_FOUND; the bundle's map says "Module not found in bundle".
+    const missing = (e as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND" || String(e).includes("not found in bundle");
+    if (missing && String(e).includes(`cli/${cmd}`)) {
       console.error(`medvlthinker: '${cmd}' is not implemented yet`);
       return 2;
     }

@@ -10,7 +10,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { dataRoot } from "../paths";
+import { dataRoot, requireDataRoot } from "../paths";
 
 export type CorpusPreset = "train" | "all";
 
@@ -67,6 +67,7 @@ export function loadCorpus(preset: CorpusPreset = "train", root = dataRoot()): D
     e.name = "ConfigError";
     throw e;
   }
+  requireDataRoot(root);
   const docs = trainDocs(root);
   return preset === "all" ? [...docs, ...benchmarkDocs(root)] : docs;
 }
