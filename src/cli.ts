@@ -3,17 +3,24 @@
  * src/cli/<stage>.ts and exports `run(argv): Promise<number>` (the exit code), so the CLI
  * stays a thin layer over the same functions the notebooks call.
  */
-const STAGES: Record<string, string> = {
-  data: "inspect and convert datasets (stats, convert, overlap)",
-  grade: "regrade model responses from any tool",
-  eval: "evaluate a policy (HTTP server or embedded model) on benchmarks",
-  model: "the embedded model: pretrain, sample",
-  train: "train: sft, grpo",
-  curate: "difficulty curation by pass rate",
+type Stage = [summary: string, load: () => Promise<{ run(argv: string[]): Promise<number> }>];
+
+/**
+ * One line per subcommand: its summary and its module. A literal import() path, so the package
+ * build (scripts/build.ts) and the type checker both see the module; a new subcommand is its file
+ * plus its line here.
+ */
+const STAGES: Record<string, Stage> = {
+  data: ["inspect and convert datasets (stats, convert, overlap)", () => import("./cli/data")],
+  grade: ["regrade model responses from any tool", () => import("./cli/grade")],
+  eval: ["evaluate a policy (HTTP server or embedded model) on benchmarks", () => import("./cli/eval")],
+  model: ["the embedded model: pretrain, sample", () => import("./cli/model")],
+  train: ["train: sft, grpo", () => import("./cli/train")],
+  curate: ["difficulty curation by pass rate", () => import("./cli/curate")],
 };
 
 function usage(): string {
-  const lines = Object.entries(STAGES).map(([k, v]) => `  ${k.padEnd(8)} ${v}`);
+  const lines = Object.entries(STAGES).map(([k, [v]]) => `  ${k.padEnd(8)} ${v}`);
   return `usage: medvlthinker <command> [options]\n\ncommands:\n${lines.join("\n")}\n\n'medvlthinker <command> --help' for a command's options.`;
 }
 
@@ -23,25 +30,11 @@ export async function main(argv: string[]): Promise<number> {
     console.log(usage());
     return cmd ? 0 : 2;
   }
-  if (!(cmd in STAGES)) {
+  if (!Object.hasOwn(STAGES, cmd)) {
     console.error(`medvlthinker: unknown command '${cmd}'\n\n${usage()}`);
     return 2;
   }
-  let mod: { run(argv: string[]): Promise<number> };
-  try {
-    // The package build (scripts/build.ts, esbuild) turns this template into a map of every
-    // src/cli/*.ts, so a new subcommand is its file plus its line in STAGES. Keep it a literal
-    // `./cli/${...}.ts` template.
-    mod = await import(`./cli/${cmd}.ts`);
-  } catch (e) {
-    // Node says ERR_MODULE_NOT_FOUND; the bundle's map says "Module not found in bundle".
-    const missing = (e as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND" || String(e).includes("not found in bundle");
-    if (missing && String(e).includes(`cli/${cmd}`)) {
-      console.error(`medvlthinker: '${cmd}' is not implemented yet`);
-      return 2;
-    }
-    throw e;
-  }
+  const mod = await STAGES[cmd][1]();
   return mod.run(rest);
 }
 

@@ -91,7 +91,9 @@ describe("npm package (pack, install into an empty folder, use)", { timeout: 900
 
   test("every JavaScript file of the package loads with plain node", () => {
     const dist = join(proj, "node_modules", PKG.name, "dist");
-    const js = [...readdirSync(dist).map((f) => join(dist, f)), ...readdirSync(join(dist, "chunks")).map((f) => join(dist, "chunks", f))].filter((f) => f.endsWith(".js"));
+    const js = (readdirSync(dist, { recursive: true }) as string[]).filter((f) => f.endsWith(".js")).map((f) => join(dist, f));
+    // dist/ mirrors src/ (one file per module): every src module the CLI or an entry reaches.
+    assert.ok(js.some((f) => f.endsWith(join("cli", "data.js"))) && js.some((f) => f.endsWith(join("model", "jax.js"))), js.join("\n"));
     const script = `for (const f of ${JSON.stringify(js)}) await import(f); console.log("loaded", ${js.length});`;
     const out = ok(run(process.execPath, ["--input-type=module", "-e", script], { cwd: proj }), "importing every dist file");
     assert.match(out, new RegExp(`loaded ${js.length}`));
@@ -106,6 +108,14 @@ describe("npm package (pack, install into an empty folder, use)", { timeout: 900
     const lines = r.stderr.trim().split("\n");
     assert.equal(lines.length, 1, r.stderr);
     assert.match(lines[0], /^error: datasets not found: .*MEDVLTHINKER_DATA.*--data-root/);
+  });
+
+  test("the embedded model trains with plain node: jax-js's worker shim is installed before jax-js loads", { skip: !hasSharedData() && "no ../shared/data" }, () => {
+    const out = join(tmp, "tiny");
+    const r = cli(["model", "pretrain", "--size", "tiny", "--steps", "2", "--vocab", "265", "--out", out], userEnv({ MEDVLTHINKER_DATA: dataRoot(), MEDVLTHINKER_ENGINE: "jax", MEDVLTHINKER_THREADS: "2" }));
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /done: 2 steps, final loss \d/);
+    assert.ok(readdirSync(join(out, "checkpoint")).includes("config.json"));
   });
 
   test("grade on a small file", () => {
