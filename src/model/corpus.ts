@@ -10,7 +10,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { dataRoot, requireDataRoot } from "../paths";
+import { requireDataRoot } from "../paths";
 
 export type CorpusPreset = "train" | "all";
 
@@ -61,13 +61,13 @@ function benchmarkDocs(root: string): Document[] {
   return docs;
 }
 
-export function loadCorpus(preset: CorpusPreset = "train", root = dataRoot()): Document[] {
+export function loadCorpus(preset: CorpusPreset = "train", root?: string): Document[] {
   if (preset !== "train" && preset !== "all") {
     const e = new Error(`unknown corpus preset '${preset}' (train, all)`);
     e.name = "ConfigError";
     throw e;
   }
-  requireDataRoot(root);
-  const docs = trainDocs(root);
-  return preset === "all" ? [...docs, ...benchmarkDocs(root)] : docs;
+  const dir = requireDataRoot(root);
+  const docs = trainDocs(dir);
+  return preset === "all" ? [...docs, ...benchmarkDocs(dir)] : docs;
 }
