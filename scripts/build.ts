@@ -31,7 +31,7 @@ const DIST = join(ROOT, "dist");
 const TYPES_TMP = join(ROOT, ".cache", "dts");
 
 interface Pkg {
-  exports: Record<string, string | { types: string; import: string }>;
+  exports: Record<string, string | { types: string; default: string }>;
   dependencies?: Record<string, string>;
   optionalDependencies?: Record<string, string>;
 }
@@ -41,7 +41,7 @@ export function entries(pkg: Pkg): Record<string, string> {
   const out: Record<string, string> = { cli: "src/cli.ts" };
   for (const [key, target] of Object.entries(pkg.exports)) {
     if (key === "./package.json") continue;
-    const js = typeof target === "string" ? target : target.import;
+    const js = typeof target === "string" ? target : target.default;
     const m = /^\.\/dist\/([\w/-]+)\.js$/.exec(js);
     if (!m) throw new Error(`build: exports["${key}"] = ${js}: expected ./dist/<path>.js`);
     if (typeof target !== "string" && target.types !== `./dist/${m[1]}.d.ts`) throw new Error(`build: exports["${key}"].types must be ./dist/${m[1]}.d.ts`);

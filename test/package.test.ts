@@ -137,6 +137,9 @@ describe("npm package (pack, install into an empty folder, use)", { timeout: 900
     const got = JSON.parse(ok(run(process.execPath, ["--input-type=module", "-e", oneLine], { cwd: proj }), "library import"));
     assert.deepEqual(got, computeReward(response, item));
     assert.equal(got.reward, 1);
+    // CommonJS callers too: Node >= 20.19 require()s ES modules (the package has no top-level await).
+    const cjs = `console.log(require("${PKG.name}").computeReward(${JSON.stringify(response)}, ${JSON.stringify(item)}).reward)`;
+    assert.equal(ok(run(process.execPath, ["-e", cjs], { cwd: proj }), "require()").trim(), "1");
 
     const expected: Record<string, string[]> = {
       ".": ["computeReward", "gradeResponse", "buildPrompt", "loadDataset", "DataError"],
