@@ -1,15 +1,26 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx, so the same src serves notebooks, tests and the CLI.
-import { register } from "tsx/esm/api";
+// The CLI, from either home:
+// - a checkout (src/ beside bin/): the TypeScript sources through tsx, so the same src serves
+//   notebooks, tests and the CLI, with no build step;
+// - an installed package (npm install / -g / npx: no src/, only dist/ from `npm run build`): the
+//   compiled JavaScript with plain node. Paths then start from the current folder (src/paths.ts).
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { dirname, resolve } from "node:path";
-process.env.MEDVLTHINKER_ROOT ??= resolve(dirname(fileURLToPath(import.meta.url)), "..");
-register();
-const { main, formatCliError } = await import("../src/cli.ts");
-main(process.argv.slice(2)).then(
+
+const pkgRoot = new URL("../", import.meta.url);
+let cli;
+if (existsSync(new URL("src/cli.ts", pkgRoot))) {
+  process.env.MEDVLTHINKER_ROOT ??= fileURLToPath(pkgRoot);
+  const { register } = await import("tsx/esm/api");
+  register();
+  cli = await import("../src/cli.ts");
+} else {
+  cli = await import("../dist/cli.js");
+}
+cli.main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    console.error(formatCliError(err));
+    console.error(cli.formatCliError(err));
     process.exit(1);
   },
 );

@@ -5,20 +5,27 @@
  */
 import { ConfigError } from "./errors";
 
-const STAGES: Record<string, string> = {
-  data: "inspect and convert datasets (stats, convert, overlap)",
-  grade: "regrade model responses from any tool",
-  eval: "evaluate a policy (HTTP server or embedded model) on benchmarks",
-  model: "the embedded model: pretrain, sample",
-  train: "train: sft, grpo",
-  curate: "difficulty curation by pass rate",
-  cluster: "verl on Ray: export, submit, follow, stop, merge, serve",
-  reproduce: "a row of the paper's table from a served model, beside the paper's",
-  serve: "serve an embedded checkpoint over an OpenAI-compatible API",
+type Stage = [summary: string, load: () => Promise<{ run(argv: string[]): Promise<number> }>];
+
+/**
+ * One line per subcommand: its summary and its module. A literal import() path, so the package
+ * build (scripts/build.ts) and the type checker both see the module; a new subcommand is its file
+ * plus its line here.
+ */
+const STAGES: Record<string, Stage> = {
+  data: ["inspect and convert datasets (stats, convert, overlap)", () => import("./cli/data")],
+  grade: ["regrade model responses from any tool", () => import("./cli/grade")],
+  eval: ["evaluate a policy (HTTP server or embedded model) on benchmarks", () => import("./cli/eval")],
+  model: ["the embedded model: pretrain, sample", () => import("./cli/model")],
+  train: ["train: sft, grpo", () => import("./cli/train")],
+  curate: ["difficulty curation by pass rate", () => import("./cli/curate")],
+  cluster: ["verl on Ray: export, submit, follow, stop, merge, serve", () => import("./cli/cluster")],
+  reproduce: ["a row of the paper's table from a served model, beside the paper's", () => import("./cli/reproduce")],
+  serve: ["serve an embedded checkpoint over an OpenAI-compatible API", () => import("./cli/serve")],
 };
 
 function usage(): string {
-  const lines = Object.entries(STAGES).map(([k, v]) => `  ${k.padEnd(8)} ${v}`);
+  const lines = Object.entries(STAGES).map(([k, [v]]) => `  ${k.padEnd(10)} ${v}`);
   return `usage: medvlthinker <command> [options]\n\ncommands:\n${lines.join("\n")}\n\n'medvlthinker <command> --help' for a command's options.`;
 }
 
@@ -35,20 +42,11 @@ export async function main(argv: string[]): Promise<number> {
     console.log(usage());
     return cmd ? 0 : 2;
   }
-  if (!(cmd in STAGES)) {
+  if (!Object.hasOwn(STAGES, cmd)) {
     console.error(`medvlthinker: unknown command '${cmd}'\n\n${usage()}`);
     return 2;
   }
-  let mod: { run(argv: string[]): Promise<number> };
-  try {
-    mod = await import(`./cli/${cmd}.ts`);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND" && String(e).includes(`cli/${cmd}`)) {
-      console.error(`medvlthinker: '${cmd}' is not implemented yet`);
-      return 2;
-    }
-    throw e;
-  }
+  const mod = await STAGES[cmd][1]();
   try {
     return await mod.run(rest);
   } catch (e) {

@@ -2,10 +2,12 @@
 import { existsSync } from "node:fs";
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { ConfigError } from "./errors";
 
 /**
  * Repository root. No `import.meta` here: tslab compiles src to CommonJS, where it is an error.
- * bin/medvlthinker.js sets MEDVLTHINKER_ROOT; notebooks and tests run with cwd inside the repo.
+ * bin/medvlthinker.js sets MEDVLTHINKER_ROOT in a checkout; notebooks and tests run with cwd inside
+ * the repo. An installed package (no checkout above cwd) uses the current folder: runs/ go there.
  */
 function findRoot(): string {
   if (process.env.MEDVLTHINKER_ROOT) return resolve(process.env.MEDVLTHINKER_ROOT);
@@ -34,4 +36,24 @@ export function referenceRoot(): string {
 
 export function hasSharedData(): boolean {
   return existsSync(dataRoot());
+}
+
+/**
+ * Why the datasets cannot be found, in one line that says how to point at them; null when the
+ * folder exists. `root`: an explicit folder (--data-root, a config's data root).
+ */
+export function dataRootProblem(root?: string): string | null {
+  const dir = resolve(root ?? dataRoot());
+  if (existsSync(dir)) return null;
+  const how = "set MEDVLTHINKER_DATA to the folder holding the datasets (medqa/, slake/, vqa-rad/, ...) or pass --data-root DIR";
+  if (root !== undefined) return `datasets not found: data root ${dir} does not exist`;
+  if (process.env.MEDVLTHINKER_DATA) return `datasets not found: MEDVLTHINKER_DATA=${process.env.MEDVLTHINKER_DATA} does not exist; ${how}`;
+  return `datasets not found: MEDVLTHINKER_DATA is not set and there is no ${dir}; ${how}`;
+}
+
+/** The data folder (`root` or the default), or a ConfigError with dataRootProblem's line. */
+export function requireDataRoot(root?: string): string {
+  const problem = dataRootProblem(root);
+  if (problem) throw new ConfigError(problem);
+  return resolve(root ?? dataRoot());
 }

@@ -64,3 +64,15 @@ describe("data CLI", { skip: !hasSharedData() && "no shared data" }, () => {
     assert.match(ok.out, /skipped records: 1/);
   });
 });
+
+test("datasets not found: one line naming MEDVLTHINKER_DATA and --data-root, no stack", () => {
+  const missing = join(dir, "no-such-data");
+  const run = (env: NodeJS.ProcessEnv) => spawnSync(process.execPath, [bin, "data", "stats", "medqa"], { encoding: "utf8", cwd: REPO_ROOT, env: { ...process.env, ...env } });
+  const r = run({ MEDVLTHINKER_DATA: missing });
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr, `error: datasets not found: MEDVLTHINKER_DATA=${missing} does not exist; set MEDVLTHINKER_DATA to the folder holding the datasets (medqa/, slake/, vqa-rad/, ...) or pass --data-root DIR\n`);
+  // Neither set, outside a checkout (MEDVLTHINKER_ROOT stands in for it): ../shared/data is looked for beside it.
+  const r2 = run({ MEDVLTHINKER_DATA: "", MEDVLTHINKER_ROOT: join(dir, "elsewhere") });
+  assert.equal(r2.status, 1);
+  assert.match(r2.stderr, /^error: datasets not found: MEDVLTHINKER_DATA is not set and there is no .*shared[\\/]data; set MEDVLTHINKER_DATA .* or pass --data-root DIR\n$/);
+});

@@ -84,6 +84,8 @@ const LAYERS: Record<string, number> = {
   viz: 7,
   cli: 7,
   "cli.ts": 7,
+  // The npm package's main entry: a facade over data, prompt, reward and grade, on top like the CLI.
+  "index.ts": 7,
 };
 // Progress bars (and the rich-output channel they write to) serve long work at every layer:
 // utilities, though they sit in viz/.

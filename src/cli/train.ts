@@ -66,18 +66,9 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (cmd === "sft") return sft(rest);
   if (cmd === "grpo") {
-    let mod: { run(argv: string[]): Promise<number> };
-    const path = "./train-grpo.ts"; // written separately; a variable keeps the type checker from requiring it
-    try {
-      mod = (await import(path)) as typeof mod;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND" && String(e).includes("train-grpo")) {
-        console.error("medvlthinker train grpo: not implemented yet (src/cli/train-grpo.ts is missing)");
-        return 2;
-      }
-      throw e;
-    }
-    return mod.run(rest);
+    // A literal path, so the package build (scripts/build.ts) bundles it.
+    const { run: grpo } = await import("./train-grpo");
+    return grpo(rest);
   }
   console.error(`medvlthinker train: unknown command '${cmd}'\n\n${HELP}`);
   return 2;

@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { dataRoot } from "../paths";
+import { requireDataRoot } from "../paths";
 import { DataError, type Item } from "./item";
 import { loadHeadQa } from "./headqa";
 import { loadHuatuo } from "./huatuo";
@@ -134,7 +134,7 @@ function finish(name: string, c: Collector, opts: LoadOptions, extraWarnings: st
 export async function loadDataset(name: DatasetName, opts: LoadOptions = {}): Promise<LoadResult> {
   const spec = DATASETS[name];
   if (!spec) throw new ConfigError(`unknown dataset '${name}'; known: ${DATASET_NAMES.join(", ")}`);
-  const root = resolve(opts.root ?? dataRoot());
+  const root = requireDataRoot(opts.root);
   const file = join(root, spec.path);
   if (!existsSync(file)) throw new DataError(file, "-", "(file)", `dataset '${name}' not found (root ${root})`);
   const split = opts.split ?? "all";

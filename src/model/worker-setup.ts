@@ -6,7 +6,9 @@
  * Of the N pool workers, the first runs on the main thread (worker-inline.ts: measured ~1.3x faster
  * sampling, training about the same); MEDVLTHINKER_INLINE_WORKER=0 makes all N real threads.
  */
-import "core-js/actual/iterator";
+// The file, not the folder: core-js has no exports map, and Node's ESM loader (the built package)
+// does not resolve folder imports.
+import "core-js/actual/iterator/index.js";
 import { availableParallelism } from "node:os";
 import { NodeWebWorker } from "./worker-shim";
 import { InlineWebWorker } from "./worker-inline";

@@ -10,7 +10,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { dataRoot } from "../paths";
+import { requireDataRoot } from "../paths";
 import { ConfigError } from "../errors";
 
 export type CorpusPreset = "train" | "all";
@@ -62,10 +62,11 @@ function benchmarkDocs(root: string): Document[] {
   return docs;
 }
 
-export function loadCorpus(preset: CorpusPreset = "train", root = dataRoot()): Document[] {
+export function loadCorpus(preset: CorpusPreset = "train", root?: string): Document[] {
   if (preset !== "train" && preset !== "all") {
     throw new ConfigError(`unknown corpus preset '${preset}' (train, all)`);
   }
-  const docs = trainDocs(root);
-  return preset === "all" ? [...docs, ...benchmarkDocs(root)] : docs;
+  const dir = requireDataRoot(root);
+  const docs = trainDocs(dir);
+  return preset === "all" ? [...docs, ...benchmarkDocs(dir)] : docs;
 }

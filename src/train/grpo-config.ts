@@ -10,7 +10,7 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { DATASETS, isDatasetName } from "../data/registry";
 import { expandBenchmarks } from "../eval/benchmarks";
-import { dataRoot } from "../paths";
+import { dataRoot, dataRootProblem } from "../paths";
 import { KL_PENALTIES, LOSS_AGG_MODES, MEDVLTHINKER_GRPO_LOSS as LOSS, type KlPenalty, type LossAggMode } from "./core";
 import { ConfigError } from "./runs";
 import { ALL_LOCAL_EVALS, dataSourceFields, modelSizeSchema, resolvePresetConfig, type DeepPartial } from "./preset-config";
@@ -232,10 +232,12 @@ export function parseGrpoConfig(input: unknown, where = "GRPO config"): GrpoConf
 export function checkGrpoConfigFiles(c: GrpoConfig): void {
   const missing: string[] = [];
   const root = resolve(c.data.root ?? dataRoot());
+  const rootProblem = c.data.sources.some(isDatasetName) ? dataRootProblem(c.data.root) : null;
+  if (rootProblem) missing.push(`data.sources: ${rootProblem}`);
   for (const s of c.data.sources) {
     if (isDatasetName(s)) {
       const p = resolve(root, DATASETS[s].path);
-      if (!existsSync(p)) missing.push(`data.sources: dataset '${s}' expects ${p}, which does not exist`);
+      if (!existsSync(p) && !rootProblem) missing.push(`data.sources: dataset '${s}' expects ${p}, which does not exist`);
     } else if (!existsSync(resolve(s))) {
       missing.push(`data.sources: '${s}' is neither a dataset name (${Object.keys(DATASETS).join(", ")}) nor an existing file or folder`);
     }
