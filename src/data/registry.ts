@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { requireDataRoot } from "../paths";
+import { dataRoot, requireDataRoot } from "../paths";
 import { DataError, type Item } from "./item";
 import { loadHeadQa } from "./headqa";
 import { loadHuatuo } from "./huatuo";
