@@ -14,6 +14,7 @@ import { findPaperRow, loadPaperResults, type PaperRow } from "./paper";
 import { bootstrapMeanCI, mean, sampleStd } from "./stats";
 import { CONFIG_FILE, latestRecords, readResults, RESULTS_FILE, type ResultRecord } from "./store";
 import { PROMPT_TOO_LONG } from "../policy/policy";
+import { ConfigError } from "../errors";
 
 export interface BenchmarkSummary {
   benchmark: string;
@@ -157,7 +158,7 @@ function readNotes(dir: string): { id: string; notes: string[] }[] {
 /** A run folder's config and records (tolerating a torn last line). */
 export function loadRun(dir: string): { config: EvalConfig; records: ResultRecord[]; warnings: string[] } {
   const cfgFile = join(dir, CONFIG_FILE);
-  if (!existsSync(cfgFile)) throw Object.assign(new Error(`${dir}: not a run folder (no ${CONFIG_FILE})`), { name: "ConfigError" });
+  if (!existsSync(cfgFile)) throw new ConfigError(`${dir}: not a run folder (no ${CONFIG_FILE})`);
   const saved = JSON.parse(readFileSync(cfgFile, "utf8"));
   const config = parseEvalConfig(saved.config);
   const { records, warnings } = readResults(join(dir, RESULTS_FILE));

@@ -14,13 +14,15 @@
  */
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { checkpointFingerprint } from "./fingerprint";
+import { checkpointFingerprint } from "../model/fingerprint";
 import { REPO_ROOT } from "../paths";
 import { withLock } from "../dir-lock";
 import { createProgress } from "../viz/progress";
-import type { FormatWarmupOptions } from "../train/grpo-warmup";
+import { formatWarmup, type FormatWarmupOptions } from "../train/grpo-warmup";
+import { loadGrpoItems } from "../train/grpo-data";
 import { baseModelDir, ensureBaseModel, isSmoke, type BaseModelOptions } from "./base";
-import { EmbeddedModel } from "./model";
+import { EmbeddedModel } from "../model/model";
+import { ConfigError } from "../errors";
 
 /** Warm-up settings (the GRPO presets' format warm-up, a little longer). */
 export type InstructWarmup = Omit<FormatWarmupOptions, "realNewline" | "onStep">;
@@ -110,13 +112,10 @@ export async function ensureInstructModel(o: InstructModelOptions = {}): Promise
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir, { recursive: true });
     }
-    // Imported here: train/ depends on model/, not the other way round at load time.
-    const { loadGrpoItems } = await import("../train/grpo-data");
-    const { formatWarmup } = await import("../train/grpo-warmup");
     const w: InstructWarmup = { ...INSTRUCT_DEFAULTS[smoke ? "smoke" : "full"], ...o.warmup };
     const sources = o.sources ?? INSTRUCT_SOURCES;
     const { items, report } = await loadGrpoItems({ sources, root: o.dataRoot, excludeEval: INSTRUCT_EXCLUDE, limit: o.limit ?? null, realNewline: false });
-    if (items.length === 0) throw Object.assign(new Error(`ensureInstructModel: no closed training items in ${sources.join(", ")}`), { name: "ConfigError" });
+    if (items.length === 0) throw new ConfigError(`ensureInstructModel: no closed training items in ${sources.join(", ")}`);
     const bar = o.progress === false ? null : createProgress({ total: w.steps, label: `format warm-up of the ${size} instruct model` });
     const t0 = Date.now();
     const r = await formatWarmup(base.params, base.config, base.tokenizer, items, { ...w, onStep: (_s, loss) => bar?.tick(1, `loss ${loss.toFixed(3)}`) });

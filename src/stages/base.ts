@@ -9,9 +9,10 @@ import { join, resolve } from "node:path";
 import { REPO_ROOT } from "../paths";
 import { withLock } from "../dir-lock";
 import { createProgress } from "../viz/progress";
-import { sizeConfig, type ModelConfig } from "./config";
-import { EmbeddedModel } from "./model";
+import { sizeConfig, type ModelConfig } from "../model/config";
+import { EmbeddedModel } from "../model/model";
 import { PRETRAIN_DEFAULTS, pretrain, type PretrainOptions } from "./pretrain";
+import { ConfigError } from "../errors";
 
 export interface BaseModelOptions {
   /** Model size (tiny, workshop, small, reference); smoke mode forces tiny. Default workshop. */
@@ -84,7 +85,7 @@ export async function ensureBaseModel(o: BaseModelOptions = {}): Promise<Embedde
       mkdirSync(dir, { recursive: true });
     }
     const d = PRETRAIN_DEFAULTS[size];
-    if (!d) throw Object.assign(new Error(`ensureBaseModel: unknown size '${size}' (${Object.keys(PRETRAIN_DEFAULTS).join(", ")})`), { name: "ConfigError" });
+    if (!d) throw new ConfigError(`ensureBaseModel: unknown size '${size}' (${Object.keys(PRETRAIN_DEFAULTS).join(", ")})`);
     const opts: PretrainOptions = { ...d, ...(smoke ? { steps: 12, evalEvery: 6, tokenizerChars: 200_000 } : {}), ...o.pretrain, size, out: dir };
     const bar = o.progress === false ? null : createProgress({ total: opts.steps, label: `warm-up of the ${size} base model` });
     const userLog = opts.onLog;
