@@ -102,8 +102,9 @@ export class JaxLm implements LmEngine {
     let vg = this.losses.get(loss as LogpLoss<unknown>) as ValueAndGradAux<A> | undefined;
     if (!vg) {
       vg = makeValueAndGradAux((p: Params, i: ModelInputs, t: np.Array, ...r: np.Array[]) => {
+        // [B, T] each, from this call's targets (one compiled function serves every shape).
         const [logp, ent] = logpAndEntropy(p, i, t, c, loss.usesEntropy);
-        return loss.fn(logp.reshape([b.B, b.T]), ent.reshape([b.B, b.T]), ...r);
+        return loss.fn(logp, ent, ...r);
       });
       this.losses.set(loss as LogpLoss<unknown>, vg as ValueAndGradAux<unknown>);
     }
