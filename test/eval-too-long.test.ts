@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runEval } from "../src/eval/harness";
@@ -64,7 +64,12 @@ test("too-long prompts: recorded per item, graded wrong, counted with a hint; th
     assert.equal(fromFolder.summaries.find((s) => s.benchmark === "txt")!.accuracy, expectedAccuracy(datasets.txt));
     assert.equal(fromFolder.summaries.reduce((a, s) => a + s.too_long, 0), 0);
     assert.doesNotMatch(fromFolder.text, /prompts were longer/);
-    assert.equal(readResults(join(run2.dir, "results.jsonl")).records.length, 50); // 40 + the 10 sent again
+    const resultsFile = join(run2.dir, "results.jsonl");
+    assert.equal(readFileSync(resultsFile, "utf8").trim().split("\n").length, 50); // 40 + the 10 sent again, appended
+    const reread = readResults(resultsFile); // the 10 sent again replace their refusals: no duplicates
+    assert.equal(reread.records.length, 40);
+    assert.equal(reread.duplicates, 0);
+    assert.equal(reread.records.filter((r) => r.finish_reason === PROMPT_TOO_LONG).length, 0);
 
     // Nothing left to send.
     const run3 = await runEval(cfg, policy(small.url), { datasets, progress: false, log: () => {} });

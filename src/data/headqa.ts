@@ -17,6 +17,9 @@ import { DataError } from "./item";
 import { buildMcq } from "./mcq";
 import { asRecord, Collector, readJson, str } from "./source";
 
+/** dataset_index of the first dev question. */
+export const DEV_INDEX_BASE = 10_000;
+
 export interface HeadQaOptions {
   split?: string;
   skipBad?: boolean;
@@ -89,7 +92,9 @@ export function loadHeadQa(file: string, opts: HeadQaOptions = {}): Collector {
             options: opts2.map((o) => o.text),
             answerLabel: String.fromCharCode(65 + idx),
             datasetName: "HEAD-QA",
-            datasetIndex: index,
+            // Positions in the file, dev numbered from 10,000 (train has 2,657 questions) so that
+            // train and dev items never share a (dataset_name, dataset_index) key in one pool.
+            datasetIndex: split === "validation" ? DEV_INDEX_BASE + index : index,
             misc: {
               split,
               source_id: `${examName}#${qid}`,

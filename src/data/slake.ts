@@ -138,7 +138,9 @@ export function loadSlake(file: string, opts: { skipBad?: boolean; split?: strin
           answerType: str(r, "answer_type", file, rec),
           imagePath,
           datasetName: "SLAKE",
-          datasetIndex: position,
+          // The test split keeps its position (MedVLThinker-Eval's dataset_index); training splits
+          // take the qid, unique over SLAKE's files, so train and validate items never share a key.
+          datasetIndex: split === "test" ? position : Number(qid),
           misc: {
             split,
             source_id: qid,

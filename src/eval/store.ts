@@ -82,7 +82,9 @@ export function parseResults(text: string, file = "results.jsonl"): LoadedResult
   const body = text.slice(0, lastNl + 1);
   if (tornBytes > 0) warnings.push(`${file}: ignored a torn last line (${tornBytes} bytes, a crash mid-write)`);
   let lineNo = 0;
-  const seen = new Set<string>();
+  // key -> position in records: a later record replaces a non-final one (a prompt refused as too
+  // long and sent again); repeating a final one is a duplicate (two writers on one folder).
+  const seen = new Map<string, number>();
   let duplicates = 0;
   let firstDuplicate = "";
   for (const line of body.split("\n")) {
@@ -94,11 +96,16 @@ export function parseResults(text: string, file = "results.jsonl"): LoadedResult
         throw new Error("missing fields");
       }
       const key = recordKey(r);
-      if (seen.has(key)) {
+      const at = seen.get(key);
+      if (at !== undefined) {
+        if (!isFinal(records[at])) {
+          records[at] = r;
+          continue;
+        }
         if (duplicates++ === 0) firstDuplicate = `line ${lineNo}: ${key.replace(/\t/g, "/")}`;
         continue;
       }
-      seen.add(key);
+      seen.set(key, records.length);
       records.push(r);
     } catch (e) {
       warnings.push(`${file}: line ${lineNo}: skipped (${(e as Error).message})`);
