@@ -3,20 +3,30 @@
  * options (as a set, order ignored) and their images match; for open questions (no options) the
  * normalised answer takes the options' place. Normalising lowercases, drops punctuation and
  * collapses whitespace, so case-only and spacing differences still match.
- * Images are compared by file name (basename of path) or, with no path, by a hash of the bytes.
+ * Images are compared by file name (imageName) or, with no path, by a hash of the bytes.
  */
 import { createHash } from "node:crypto";
-import { basename } from "node:path";
+import { basename, dirname } from "node:path";
 import type { Item } from "./item";
 
 export function normText(s: string): string {
   return s.normalize("NFKC").toLowerCase().replace(/[^\p{L}\p{N}]+/gu, " ").trim();
 }
 
+/**
+ * An image's name for matching: its file name, with the folder in front when the file name is
+ * SLAKE's shared `source.jpg` (every SLAKE image is `imgs/xmlabN/source.jpg`, so the file name
+ * alone would make all SLAKE images one image).
+ */
+export function imageName(path: string): string {
+  const name = basename(path).toLowerCase();
+  return /^source\.(jpe?g|png)$/.test(name) ? `${basename(dirname(path)).toLowerCase()}/${name}` : name;
+}
+
 function imageKey(it: Item): string {
   if (!it.images?.length) return "";
   return it.images
-    .map((im) => (im.path ? basename(im.path).toLowerCase() : im.bytes ? createHash("sha1").update(im.bytes).digest("hex").slice(0, 16) : "?"))
+    .map((im) => (im.path ? imageName(im.path) : im.bytes ? createHash("sha1").update(im.bytes).digest("hex").slice(0, 16) : "?"))
     .join("+");
 }
 

@@ -6,6 +6,7 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { dataRoot } from "../paths";
 import { DataError, type Item } from "./item";
+import { loadHeadQa } from "./headqa";
 import { loadHuatuo } from "./huatuo";
 import { imageBytes } from "./images";
 import { readItemsJsonl } from "./jsonl";
@@ -20,7 +21,7 @@ import { loadVqaRad } from "./vqarad";
 
 export type { SkippedRecord } from "./source";
 
-export type DatasetName = "medqa" | "medmcqa" | "mmlu-med" | "medxpertqa-text" | "pubmedqa" | "pubmedqa-train" | "vqa-rad" | "slake" | "medxpertqa-mm" | "huatuo-o1";
+export type DatasetName = "medqa" | "medmcqa" | "mmlu-med" | "medxpertqa-text" | "pubmedqa" | "pubmedqa-train" | "vqa-rad" | "slake" | "medxpertqa-mm" | "huatuo-o1" | "slake-train" | "slake-validate" | "headqa-train" | "headqa-dev";
 
 export interface LoadOptions {
   root?: string;
@@ -58,6 +59,12 @@ export const DATASETS: Record<DatasetName, DatasetSpec> = {
   slake: { path: "slake/test.json", splits: "test", load: (f, _s, b) => loadSlake(f, { skipBad: b, split: "test" }) },
   "medxpertqa-mm": { path: "medxpertqa-mm/medxpertqa_mm_input.jsonl", splits: "test", load: (f, _s, b) => loadMedXpertQaMm(f, { skipBad: b }) },
   "huatuo-o1": { path: "huatuo-o1-traces/demo_data.json", splits: "train", load: (f, _s, b) => loadHuatuo(f, { skipBad: b }) },
+  // Training-only sources (issue 13's ablation pools). SLAKE validate and HEAD-QA dev are training
+  // data here, so they answer `split: "train"`; their items keep misc.split "validation".
+  "slake-train": { path: "slake/train.json", splits: "train", load: (f, _s, b) => loadSlake(f, { skipBad: b, split: "train" }) },
+  "slake-validate": { path: "slake/validate.json", splits: "train", load: (f, _s, b) => loadSlake(f, { skipBad: b, split: "validation" }) },
+  "headqa-train": { path: "headqa/train_HEAD_EN.json", splits: "train", load: (f, _s, b) => loadHeadQa(f, { skipBad: b, split: "train" }) },
+  "headqa-dev": { path: "headqa/dev_HEAD_EN.json", splits: "train", load: (f, _s, b) => loadHeadQa(f, { skipBad: b, split: "validation" }) },
 };
 
 export const DATASET_NAMES = Object.keys(DATASETS) as DatasetName[];
@@ -89,7 +96,7 @@ export async function loadDataset(name: DatasetName, opts: LoadOptions = {}): Pr
 }
 
 /** Which loader reads a file, by its name and content. */
-export type SniffedFormat = "parquet" | "interchange-jsonl" | "medagents-jsonl" | "medmcqa-jsonl" | "medxpertqa-mm-jsonl" | "pubmedqa-ori" | "vqa-rad" | "slake" | "huatuo";
+export type SniffedFormat = "parquet" | "interchange-jsonl" | "medagents-jsonl" | "medmcqa-jsonl" | "medxpertqa-mm-jsonl" | "pubmedqa-ori" | "vqa-rad" | "slake" | "huatuo" | "headqa";
 
 const FOLDER_FILES: [string, SniffedFormat][] = [
   ["VQA_RAD Dataset Public.json", "vqa-rad"],
@@ -120,13 +127,14 @@ export function sniffFormat(file: string): SniffedFormat {
   }
   if (basename(file) === "VQA_RAD Dataset Public.json") return "vqa-rad";
   const v = readJson(file);
+  if (v && typeof v === "object" && !Array.isArray(v) && "exams" in v) return "headqa";
   const first = Array.isArray(v) ? v[0] : v && typeof v === "object" ? Object.values(v as object)[0] : undefined;
   const r = (first ?? {}) as Record<string, unknown>;
   if ("QUESTION" in r && "CONTEXTS" in r) return "pubmedqa-ori";
   if ("phrase_type" in r) return "vqa-rad";
   if ("img_name" in r && "q_lang" in r) return "slake";
   if ("Complex_CoT" in r) return "huatuo";
-  throw new DataError(file, "-", "(json)", "unknown JSON layout (expected VQA-RAD, SLAKE, PubMedQA ori_pqal or HuatuoGPT-o1 records)");
+  throw new DataError(file, "-", "(json)", "unknown JSON layout (expected VQA-RAD, SLAKE, PubMedQA ori_pqal, HuatuoGPT-o1 or HEAD-QA records)");
 }
 
 /** The MedAgentsBench file's benchmark, from its folder name. */
@@ -190,6 +198,8 @@ export async function loadPath(path: string, opts: LoadOptions = {}): Promise<Lo
       return finish("slake", loadSlake(file, { skipBad: b }), opts);
     case "huatuo":
       return finish("huatuo-o1", loadHuatuo(file, { skipBad: b }), opts);
+    case "headqa":
+      return finish("headqa", loadHeadQa(file, { skipBad: b, split: fileSplit }), opts);
   }
 }
 
