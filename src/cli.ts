@@ -10,6 +10,7 @@ const STAGES: Record<string, string> = {
   model: "the embedded model: pretrain, sample",
   train: "train: sft, grpo",
   curate: "difficulty curation by pass rate",
+  ablation: "the paper's ablation in miniature (--preset smoke|workshop|full)",
 };
 
 function usage(): string {
