@@ -142,7 +142,7 @@ export interface AblationResults {
   preset: AblationPresetName;
   out: string;
   instruct: string;
-  pools: Record<PoolName, { items: number; scored: number; curated: number; curatedFile: string; goldLetters: Record<string, number> }>;
+  pools: Record<PoolName, { items: number; scored: number; curated: number; used: string; curatedFile: string; goldLetters: Record<string, number> }>;
   rows: AblationRowResult[];
   /** full preset: mean and sample std of each row's accuracy over seeds. */
   summary: { name: AblationRowName; benchmark: string; mean: number; std: number; seeds: number }[];
@@ -274,9 +274,14 @@ export async function runAblation(presetName: AblationPresetName, opts: Ablation
       await policy.close();
       const gold: Record<string, number> = {};
       for (const it of r.curated) gold[it.answer_label] = (gold[it.answer_label] ?? 0) + 1;
-      pools[name] = { items: pool.items.length, scored: r.scored.length, curated: r.curated.length, curatedFile: r.files.curatedJsonl, goldLetters: gold };
-      curatedFile[name] = r.files.curatedJsonl;
-      log(`ablation: ${name} pool ${pool.items.length} items, ${r.scored.length} scored, ${r.curated.length} kept (gold letters ${JSON.stringify(gold)})`);
+      // A curated set too small for one RL step (the tiny smoke model solves nothing) falls back to
+      // every scored item; results.json records which was used.
+      const enough = r.curated.length >= p.rlPromptsPerStep;
+      const file = enough ? r.files.curatedJsonl : join(stages, `${name}-scored-fallback.jsonl`);
+      if (!enough) writeItemsJsonl(file, r.scored);
+      pools[name] = { items: pool.items.length, scored: r.scored.length, curated: r.curated.length, used: enough ? "curated" : "scored (curated set smaller than one RL step)", curatedFile: file, goldLetters: gold };
+      curatedFile[name] = file;
+      log(`ablation: ${name} pool ${pool.items.length} items, ${r.scored.length} scored, ${r.curated.length} kept (gold letters ${JSON.stringify(gold)})${enough ? "" : "; training on the scored items"}`);
     });
   }
   // SFT data as interchange files (loadPath reads them): traces for text, annotation traces for image-text.
