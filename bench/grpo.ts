@@ -19,8 +19,8 @@ import { sizeConfig } from "../src/model/config";
 import { initParams } from "../src/model/params";
 import { Sampler } from "../src/model/sampler";
 import { TextTokenizer } from "../src/model/tokenizer";
-import { LmTrainer } from "../src/model/trainstep";
-import { buildBatch, lossMaskFrom } from "../src/model/batch";
+import { LmTrainer } from "../src/train/lm-step";
+import { buildHostBatch, lossMask } from "../src/model/batch";
 import { tree } from "../src/model/jax";
 import { loadDataset } from "../src/data/registry";
 import { buildPrompt } from "../src/prompt";
@@ -67,15 +67,10 @@ export async function run(): Promise<Record<string, number | string>> {
     const adv = computeGrpoOutcomeAdvantage(samples.map((x, i) => (i % 3 === 0 ? 1 : 0)), samples.map((x) => x.uid)); // synthetic rewards: random weights never answer
     const rows: GrpoRow[] = samples.map((x, i) => ({ promptIds: x.promptIds, images: x.images, responseIds: x.responseIds, advantage: adv[i], samplerLogprobs: x.samplerLogprobs }));
     const plan = planMiniBatches(rows, P * n, microRows, preset.actor.padMultiple, c.maxSeq);
-    const old: Float32Array[] = [];
-    const ref: Float32Array[] = [];
-    for (const m of plan[0]) {
-      old.push(await actor.logprobs(actor.params, m.rows.map((i) => rows[i]), m.length));
-      ref.push(await actor.logprobs(actor.ref!, m.rows.map((i) => rows[i]), m.length));
-    }
+    await actor.scoreRows(rows, plan, "recompute");
     const tScore = performance.now() - t0;
     t0 = performance.now();
-    await actor.updateMiniBatch(rows, plan[0], old, ref, 1e-4);
+    await actor.updateMiniBatch(rows, plan[0], 1e-4);
     const tUpdate = performance.now() - t0;
     // Raw sampler: the same prompt rows (each repeated n times), one generate call.
     const seqs = prompts.flatMap((p) => Array.from({ length: n }, () => ({ ids: p.ids, images: p.images })));
@@ -89,8 +84,8 @@ export async function run(): Promise<Record<string, number | string>> {
     for (const m of plan[0]) {
       const ss = m.rows.map((i) => ({ ids: [...rows[i].promptIds, ...rows[i].responseIds], promptLength: rows[i].promptIds.length }));
       while (ss.length < microRows) ss.push({ ids: [tok.ids.pad], promptLength: 1 });
-      const b = buildBatch(ss, c, { pad: "right", length: m.length, padId: tok.ids.pad, imageTokenId: tok.ids.image });
-      await lm.step(b.inputs, b.targets, lossMaskFrom(ss, m.length, ss.map((x) => x.promptLength)), 1e-4);
+      const batch = buildHostBatch(ss, c, { pad: "right", length: m.length, padId: tok.ids.pad, imageTokenId: tok.ids.image });
+      await lm.step({ batch, mask: lossMask(ss, m.length, ss.map((x) => x.promptLength)) }, 1e-4);
     }
     const tRawUpdate = performance.now() - t0;
     if (!warm) {

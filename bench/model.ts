@@ -20,8 +20,8 @@ import { existsSync } from "node:fs";
 import { initEngine } from "../src/model/engine";
 import { sizeConfig, type ModelConfig } from "../src/model/config";
 import { countParams, initParams, makeRng } from "../src/model/params";
-import { LmTrainer } from "../src/model/trainstep";
-import { lmInputs } from "../src/model/pretrain";
+import { LmTrainer } from "../src/train/lm-step";
+import { lmInputs } from "../src/stages/pretrain";
 import { Sampler } from "../src/model/sampler";
 import { tree } from "../src/model/jax";
 import { engineName, ortThreads } from "../src/model/ort/runtime";
@@ -43,7 +43,7 @@ async function trainSpeed(c: ModelConfig, B: number, T: number, warm: number, st
   for (let i = 0; i < warm + steps; i++) {
     const b = randomBatch(c, B, T, rng);
     const t0 = performance.now();
-    await tr.step(b.inputs, b.targets, b.mask, 1e-3);
+    await tr.step(b, 1e-3);
     if (i >= warm) {
       t += performance.now() - t0;
       times.push(performance.now() - t0);
@@ -85,7 +85,13 @@ function torchRef(c: ModelConfig, B: number, warm: number, steps: number, prompt
   const probe = spawnSync(py, ["-c", "import torch"], { encoding: "utf8" });
   if (probe.status !== 0) return null;
   const arg = JSON.stringify({ vocab: c.vocabSize, d: c.dModel, layers: c.nLayers, heads: c.nHeads, mlp: c.dMlp, ctx: c.maxSeq, batch: B, steps, warmup: warm, prompt: promptLen, new_tokens: newTokens, threads, repeats });
-  const r = spawnSync(py, ["bench/torch_ref.py", arg], { encoding: "utf8", env: { ...process.env, OMP_WAIT_POLICY: "PASSIVE" } });
+  // The reference runs with its best kernels: this machine sets OPENBLAS_CORETYPE (and
+  // OPENBLAS_L2_SIZE) for older OpenBLAS builds, which forces slower kernels on PyTorch's OpenBLAS;
+  // they are unset for this child alone, and the core it ran is recorded.
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, OMP_WAIT_POLICY: "PASSIVE" };
+  delete childEnv.OPENBLAS_CORETYPE;
+  delete childEnv.OPENBLAS_L2_SIZE;
+  const r = spawnSync(py, ["bench/torch_ref.py", arg], { encoding: "utf8", env: childEnv });
   if (r.status !== 0) throw new Error(`torch_ref.py failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split("\n").pop()!);
 }
@@ -113,6 +119,7 @@ export async function run(): Promise<Record<string, number | string>> {
   const torch = torchRef(ref, B, warm, steps, promptLen, newTokens, eng.threads, repeats);
   if (torch) {
     out.torch_version = torch.torch_version;
+    out.torch_openblas_core = torch.openblas_core;
     out.torch_train_tokens_per_s_mean = Math.round(Number(torch.train_tokens_per_s));
     out.torch_train_tokens_per_s = Math.round(Number(torch.train_tokens_per_s_median));
     out.torch_sample_tokens_per_s = Math.round(Number(torch.sample_tokens_per_s));

@@ -20,7 +20,7 @@ import { initEngine } from "../src/model/engine";
 import { EmbeddedModel } from "../src/model/model";
 import { initParams } from "../src/model/params";
 import { TextTokenizer } from "../src/model/tokenizer";
-import { LmTrainer } from "../src/model/trainstep";
+import { LmTrainer } from "../src/train/lm-step";
 import { tree } from "../src/model/jax";
 import { REPO_ROOT } from "../src/paths";
 import { buildPrompt } from "../src/prompt";
@@ -28,7 +28,7 @@ import { parseSftConfig } from "../src/train/config";
 import { Rng } from "../src/train/runs";
 import { buildMicroBatch, prepareSftData, runSft } from "../src/train/sft";
 import { planEpoch, targetTokens } from "../src/train/sft-data";
-import type { MicroBatch } from "../src/train/sft-step";
+import type { MicroBatch } from "../src/train/lm-step";
 
 async function workshopTokenizer(): Promise<TextTokenizer> {
   const base = join(REPO_ROOT, "runs", "base-workshop", "checkpoint", "tokenizer.json");
@@ -77,7 +77,7 @@ export async function run(): Promise<Record<string, number | string>> {
       for (const m of steps[step - 1].micro) built.push(await build(m));
       for (const b of built) {
         const s0 = performance.now();
-        await trainer.step(b.micro.inputs, b.micro.targets, b.micro.mask, 1e-4);
+        await trainer.step(b.micro, 1e-4);
         if (step > perEpoch) {
           rawS += (performance.now() - s0) / 1000;
           rawTokens += b.tokens;

@@ -103,8 +103,21 @@ with torch.no_grad():
         best = min(best, time.perf_counter() - t0)
     sample_tps = B * new / best
 
+def openblas_core():
+    """The kernel set OpenBLAS chose (or was forced to by OPENBLAS_CORETYPE), e.g. Haswell, SkylakeX, Cooperlake."""
+    try:
+        import ctypes
+        lib = ctypes.CDLL("libopenblas.so.0")  # the one torch loaded (same soname)
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        return lib.openblas_get_corename().decode()
+    except (OSError, AttributeError):
+        return "unknown"
+
+
 print(json.dumps({
     "torch_version": torch.__version__,
+    "openblas_core": openblas_core(),
+    "openblas_env": {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")},
     "params": sum(p.numel() for p in params.values()),
     "train_tokens_per_s": train_tps,
     "train_tokens_per_s_median": train_tps_median,

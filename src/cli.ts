@@ -42,7 +42,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /** Errors about the user's input or setup: print the message alone, no stack trace. */
-const USER_ERRORS = new Set(["DataError", "ConfigError", "CheckpointError", "PolicyConfigError", "RequestFailedError"]);
+const USER_ERRORS = new Set(["DataError", "ConfigError", "CheckpointError", "RequestFailedError"]);
 
 export function formatCliError(err: unknown): string {
   const e = err as { name?: string; message?: string } | null;

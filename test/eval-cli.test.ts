@@ -69,7 +69,7 @@ test("eval report and eval compare print tables from run folders", { timeout: 30
 test("end to end on real VQA-RAD and SLAKE items: images sent as data URLs, printed accuracy exact, rerun sends nothing", { timeout: 60_000 }, async () => {
   const { loadBenchmarks } = await import("../src/eval/benchmarks");
   const { buildPrompt } = await import("../src/prompt");
-  const { itemHash } = await import("../src/eval/harness");
+  const { itemHash } = await import("../src/data/item");
   const loaded = await loadBenchmarks(["vqa-rad", "slake"]);
   const byPrompt = new Map<string, import("../src/data/item").Item>();
   for (const b of loaded) for (const it of b.items.slice(0, 25)) byPrompt.set(buildPrompt(it), it);

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { TextTokenizer, SPECIAL_TOKENS } from "../src/model/tokenizer";
 import { trainBpe } from "../src/model/bpe";
-import { loadCorpus } from "../src/model/corpus";
+import { loadCorpus } from "../src/stages/corpus";
 
 test("BPE merges the most frequent pair first and fills the vocabulary", () => {
   const m = trainBpe(["aaab aaab aaab xy"], 256 + 3);

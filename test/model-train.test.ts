@@ -8,8 +8,8 @@ import { sizeConfig } from "../src/model/config";
 import { initParams } from "../src/model/params";
 import { TextTokenizer } from "../src/model/tokenizer";
 import { chatIds } from "../src/model/chat";
-import { buildBatch, lossMaskFrom } from "../src/model/batch";
-import { LmTrainer } from "../src/model/trainstep";
+import { buildHostBatch, lossMask } from "../src/model/batch";
+import { LmTrainer } from "../src/train/lm-step";
 import { cosineWithWarmup } from "../src/train/schedule";
 import { dataRoot } from "../src/paths";
 
@@ -32,9 +32,9 @@ test("tiny model overfits 4 real MedQA items to near-zero loss", async () => {
   let first = NaN;
   let last = NaN;
   for (let s = 0; s < steps; s++) {
-    const b = buildBatch(seqs, c, { pad: "right", length: T, imageTokenId: tok.ids.image, padId: tok.ids.pad });
-    const mask = lossMaskFrom(seqs, T, seqs.map(() => 1));
-    const r = await trainer.step(b.inputs, b.targets, mask, cosineWithWarmup(s, { peak: 1e-2, warmupSteps: 10, totalSteps: steps, minRatio: 0.1 }));
+    const batch = buildHostBatch(seqs, c, { pad: "right", length: T, imageTokenId: tok.ids.image, padId: tok.ids.pad });
+    const mask = lossMask(seqs, T, seqs.map(() => 1));
+    const r = await trainer.step({ batch, mask }, cosineWithWarmup(s, { peak: 1e-2, warmupSteps: 10, totalSteps: steps, minRatio: 0.1 }));
     if (s === 0) first = r.loss;
     last = r.loss;
   }

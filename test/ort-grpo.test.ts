@@ -33,9 +33,9 @@ test("GRPO mini-batch update: onnxruntime path equals jax-js (metrics, weights)"
     try {
       const actor = new GrpoActor(initParams(c, 4), initParams(c, 5), c, tok, { lr: 1e-2, maxGradNorm: 1 }, loss, 4);
       // Old log-probs off the current policy (so ratios clip) and reference log-probs from the reference.
-      const old = await Promise.all(plan.map(async (m) => (await actor.logprobs(actor.params, m.rows.map((r) => rows[r]), m.length)).map((v, i) => v + (i % 3 === 0 ? 0.5 : -0.3))));
-      const ref = await Promise.all(plan.map((m) => actor.logprobs(actor.ref!, m.rows.map((r) => rows[r]), m.length)));
-      const metrics = await actor.updateMiniBatch(rows, plan, old, ref, 1e-2);
+      await actor.scoreRows(rows, [plan], "recompute");
+      for (const r of rows) r.oldLogProb = r.oldLogProb!.map((v, i) => v + (i % 3 === 0 ? 0.5 : -0.3));
+      const metrics = await actor.updateMiniBatch(rows, plan, 1e-2);
       const weights: Record<string, Float32Array> = {};
       for (const [k, a] of Object.entries(namedParams(actor.params))) weights[k] = new Float32Array((await a.ref.data()) as Float32Array);
       actor.dispose();

@@ -9,11 +9,11 @@ import { initEngine } from "../src/model/engine";
 import { jit, numpy as np, tree } from "../src/model/jax";
 import { sizeConfig, imageTokens, patchDim } from "../src/model/config";
 import { initParams, namedParams, paramsFromNamed, makeRng, type Params } from "../src/model/params";
-import { buildBatch, type Sequence } from "../src/model/batch";
+import { buildBatch, buildHostBatch, type Sequence } from "../src/model/batch";
 import { forwardHidden, tokenLogprobs, type ModelInputs } from "../src/model/transformer";
 import { makeValueAndGrad } from "../src/model/grad";
 import { loadOrt } from "../src/model/ort/runtime";
-import { OrtLm, readInputs } from "../src/model/ort/lm";
+import { OrtLm } from "../src/model/ort/lm";
 
 const c = sizeConfig("tiny", { vocabSize: 40, dModel: 16, nHeads: 2, dMlp: 24, maxSeq: 32, imageSize: 16, patchSize: 8 });
 const IMG = 39;
@@ -68,10 +68,9 @@ test("onnxruntime log-probs and gradients equal jax-js's (text, image, padding)"
   const [val, g] = await vg(params, b.inputs, b.targets, np.array(weights).reshape([seqs.length, T]));
   const refVal = (await val.data())[0];
 
-  b = batch();
   const pf = await lm.paramFeeds(params);
-  const x = await readInputs(b.inputs);
-  const tg = new Int32Array((await b.targets.data()) as Int32Array);
+  const x = buildHostBatch(seqs, c, { pad: "right", length: T, imageTokenId: IMG, padId: 0 });
+  const tg = x.targets;
   const lp = await lm.logprobs(pf, x, tg);
   close(lp, refLp, 1e-4, "logp");
   const r = await lm.vjp(pf, x, tg, weights);
@@ -105,9 +104,7 @@ test("onnxruntime prefill keys/values and last logits equal jax-js's (left paddi
   const b1 = b();
   b1.targets.dispose();
   const ref = fn(tree.ref(params), b1.inputs) as { logits: np.Array; ks: np.Array[]; vs: np.Array[] };
-  const b2 = b();
-  b2.targets.dispose();
-  const r = await lm.prefill(await lm.paramFeeds(params), await readInputs(b2.inputs));
+  const r = await lm.prefill(await lm.paramFeeds(params), buildHostBatch(seqs, c, { pad: "left", length: P, imageTokenId: IMG, padId: 0 }));
   close(r.logits, (await ref.logits.data()) as Float32Array, 1e-4, "logits");
   for (let l = 0; l < c.nLayers; l++) {
     close(r.k[l], (await ref.ks[l].data()) as Float32Array, 1e-4, `k.${l}`);
@@ -132,9 +129,8 @@ test("onnxruntime gradients are bit-for-bit reproducible (repeated tokens, 2+ th
   const w = Float32Array.from({ length: 8 * 224 }, () => rng.normal());
   const pf = await lm.paramFeeds(params);
   const once = async () => {
-    const b = buildBatch(seqs, wc, { pad: "right", length: 224, padId: 0, imageTokenId: 2043 });
-    const x = await readInputs(b.inputs);
-    return lm.vjp(pf, x, new Int32Array((await b.targets.data()) as Int32Array), w);
+    const x = buildHostBatch(seqs, wc, { pad: "right", length: 224, padId: 0, imageTokenId: 2043 });
+    return lm.vjp(pf, x, x.targets, w);
   };
   const first = await once();
   for (let k = 0; k < 3; k++) {

@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Item } from "../src/data/item";
-import { OpenAIPolicy, backoffDelay, classifyFailure, redact, apiKeyFromEnv } from "../src/policy/openai";
+import { OpenAIPolicy, backoffDelay, classifyFailure, apiKeyFromEnv } from "../src/policy/openai";
+import { redact } from "../src/policy/secrets";
 import { startFakeServer, type FakeServer } from "./helpers/fake-openai-server";
 
 const FAST = { maxRetries: 6, baseDelayMs: 1, maxDelayMs: 20 };

@@ -76,6 +76,9 @@ test("trainGrpo refuses bad configs before any work; the CLI prints the resolved
   const out = join(dir, "run");
   await assert.rejects(trainGrpo({ out, data: { sources: ["/nonexistent.jsonl"] } }, { progress: false }), /ConfigError|neither a dataset name/);
   assert.equal(existsSync(out), false, "no run folder for a config that failed validation");
+  // model.init "base" is made by the stages layer: without the maker the run fails before any work.
+  await assert.rejects(trainGrpo({ preset: "smoke", out }, { progress: false }), (e: Error) => e.name === "ConfigError" && /stageModels/.test(e.message));
+  assert.equal(existsSync(out), false, "no run folder when the stage models are missing");
   const file = join(dir, "bad.json");
   writeFileSync(file, JSON.stringify({ preset: "smoke", rollout: { nn: 8 } }));
   await assert.rejects(cli(["--config", file]), (e: Error) => e.name === "ConfigError" && /rollout: unknown key\(s\) 'nn'/.test(e.message));

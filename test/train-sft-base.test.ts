@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { baseModelDir, ensureBaseModel, staleFields } from "../src/model/base";
+import { baseModelDir, ensureBaseModel, staleFields } from "../src/stages/base";
 
 test("ensureBaseModel warms up once, saves, and later calls load the same weights", async () => {
   const out = join(mkdtempSync(join(tmpdir(), "base-")), "base-tiny-smoke");

@@ -72,6 +72,8 @@ test("missing files and unknown names fail before any work", async () => {
   const t0 = Date.now();
   await assert.rejects(runSft({ out: join(dir, "run"), data: { sources: [missing] } }, { progress: false }), isConfigError(/nope\.jsonl/));
   await assert.rejects(runSft({ out: join(dir, "run2"), train: { lr: "fast" } } as never, { progress: false }), isConfigError(/train\.lr/));
+  await assert.rejects(runSft({ preset: "smoke", out: join(dir, "run3") }, { progress: false }), isConfigError(/stageModels/));
+  assert.equal(existsSync(join(dir, "run3")), false, "model.init 'base' without the stage models fails before any work");
   assert.ok(Date.now() - t0 < 5000);
   assert.equal(existsSync(join(dir, "run")), false);
   assert.equal(existsSync(join(dir, "run2")), false);

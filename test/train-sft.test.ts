@@ -16,13 +16,12 @@ import { numpy as np, tree } from "../src/model/jax";
 import { EmbeddedModel } from "../src/model/model";
 import { namedParams, initParams, type Params } from "../src/model/params";
 import { TextTokenizer } from "../src/model/tokenizer";
-import { LmTrainer } from "../src/model/trainstep";
+import { LmTrainer } from "../src/train/lm-step";
 import { imageTokens, sizeConfig } from "../src/model/config";
 import { buildPrompt } from "../src/prompt";
 import { readMetrics } from "../src/train/runs";
 import { buildMicroBatch, runSft, type SftMetrics } from "../src/train/sft";
 import { tokenizeItems } from "../src/train/sft-data";
-import { SftStepper } from "../src/train/sft-step";
 
 const DRUGS = ["Aspirin", "Heparin", "Insulin", "Warfarin"];
 function toyItem(i: number, images: Item["images"] = null): Item {
@@ -75,21 +74,19 @@ test("prompt tokens (and image positions) get no gradient: only the target is sc
   const T = 256;
   const { micro } = await buildMicroBatch(examples, [0, 1], T, 3, c, tok);
   // The mask: zero up to the last prompt position, one for every target token, zero after; a padding row is all zero.
-  const mask = await host(micro.mask.ref);
+  const mask = micro.mask;
   examples.forEach((e, b) => {
     for (let t = 0; t < T; t++) assert.equal(mask[b * T + t], t >= e.promptLength - 1 && t < e.ids.length - 1 ? 1 : 0, `row ${b} position ${t}`);
   });
   assert.ok(mask.slice(2 * T).every((x) => x === 0));
-  const isImage = await host(micro.inputs.isImage.ref);
+  const isImage = micro.batch.isImage;
   assert.equal(isImage.slice(0, T).reduce((a, x) => a + x, 0), imageTokens(c), "image tokens fill the image item's image positions");
 
-  // Gradients through the trainer's own path (SftStepper.gradients: the jitted value-and-grad it steps with).
-  const stepper = new SftStepper(initParams(c, 3), c, {});
-  const targets = await host(micro.targets.ref);
+  // Gradients through the trainer's own path (the NLL value-and-grad LmTrainer steps with).
+  const stepper = new LmTrainer(initParams(c, 3), c, {});
+  const targets = micro.batch.targets;
   const gradsFor = async (tg: Float32Array | Int32Array) => {
-    const inputs = tree.map((a: np.Array) => a.ref, micro.inputs as never) as never;
-    const tgArr = np.array(Int32Array.from(tg), { dtype: np.int32 }).reshape([3, T]);
-    const [loss, grads] = await stepper.gradients({ inputs, targets: tgArr, mask: micro.mask.ref }, 1 / 50);
+    const [loss, grads] = await stepper.nll.valueAndGrad(stepper.params, { ...micro.batch, targets: Int32Array.from(tg) }, micro.mask, 1 / 50);
     const out = { loss, grads: await flatParams(grads) };
     tree.dispose(grads);
     return out;
@@ -111,7 +108,6 @@ test("prompt tokens (and image positions) get no gradient: only the target is sc
   const moved = await gradsFor(targetChanged);
   assert.notEqual(moved.loss, base.loss);
   assert.ok(maxDiff(moved.grads, base.grads) > 1e-6);
-  tree.dispose(micro as never);
   tree.dispose(stepper.params);
   stepper.dispose();
 });
@@ -124,10 +120,10 @@ test("gradient accumulation over 2 micro-batches equals one batch of both; one m
   const tokens = examples.reduce((a, e) => a + e.ids.length - e.promptLength, 0);
   const optim = { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1.0 };
 
-  const one = new SftStepper(initParams(c, 1), c, optim);
-  const r1 = await one.step([(await buildMicroBatch(examples, [0, 1, 2, 3], T, 4, c, tok)).micro], tokens, 1e-2);
-  const two = new SftStepper(initParams(c, 1), c, optim);
-  const r2 = await two.step([(await buildMicroBatch(examples, [0, 1], T, 2, c, tok)).micro, (await buildMicroBatch(examples, [2, 3], T, 2, c, tok)).micro], tokens, 1e-2);
+  const one = new LmTrainer(initParams(c, 1), c, optim);
+  const r1 = await one.step([(await buildMicroBatch(examples, [0, 1, 2, 3], T, 4, c, tok)).micro], 1e-2, 1 / tokens);
+  const two = new LmTrainer(initParams(c, 1), c, optim);
+  const r2 = await two.step([(await buildMicroBatch(examples, [0, 1], T, 2, c, tok)).micro, (await buildMicroBatch(examples, [2, 3], T, 2, c, tok)).micro], 1e-2, 1 / tokens);
   assert.ok(Math.abs(r1.loss - r2.loss) < 1e-5, `${r1.loss} vs ${r2.loss}`);
   assert.ok(Math.abs(r1.gradNorm - r2.gradNorm) < 1e-5);
   assert.ok(maxDiff(await flatParams(one.params), await flatParams(two.params)) < 1e-5);
@@ -135,7 +131,7 @@ test("gradient accumulation over 2 micro-batches equals one batch of both; one m
   // The same step through the engine's own trainer (maskedNll = token mean over the batch).
   const lm = new LmTrainer(initParams(c, 1), c, optim);
   const b = (await buildMicroBatch(examples, [0, 1, 2, 3], T, 4, c, tok)).micro;
-  const r3 = await lm.step(b.inputs, b.targets, b.mask, 1e-2);
+  const r3 = await lm.step(b, 1e-2);
   assert.ok(Math.abs(r1.loss - r3.loss) < 1e-5, `${r1.loss} vs ${r3.loss}`);
   assert.ok(Math.abs(r1.gradNorm - r3.gradNorm) < 1e-5);
   assert.ok(maxDiff(await flatParams(one.params), await flatParams(lm.params)) < 1e-6);

@@ -7,7 +7,7 @@ import { sizeConfig } from "../src/model/config";
 import { countParams } from "../src/model/params";
 import { TextTokenizer } from "../src/model/tokenizer";
 import { EmbeddedModel } from "../src/model/model";
-import { loadCorpus } from "../src/model/corpus";
+import { loadCorpus } from "../src/stages/corpus";
 import { charsPerToken, configRows, continueText, logprobAgreement, movingAverage, parameterRows, pretrainLossFigure, readPretrainMetrics, tokenRows, visiblePiece } from "../src/viz/model-tour";
 
 test("parameterRows: the parts add up to countParams; the workshop model's embeddings are a large share", () => {

@@ -10,6 +10,7 @@ import { excludeOverlap, overlapReport } from "../data/overlap";
 import { writeParquetItems } from "../data/parquet";
 import { DATASET_NAMES, loadAny, type LoadOptions } from "../data/registry";
 import { formatStats, sourceStats } from "../data/stats";
+import { ConfigError } from "../errors";
 
 const USAGE = `usage:
   medvlthinker data stats <path-or-dataset>... [--json] [--split train|test|all] [--skip-bad]
@@ -21,7 +22,7 @@ Any file or folder in a supported format also works: interchange jsonl, HF parqu
 MedMCQA / MedXpertQA-MM jsonl, PubMedQA ori_pqal.json, VQA-RAD json, SLAKE json, HuatuoGPT-o1 json.`;
 
 function configError(msg: string): Error {
-  return Object.assign(new Error(msg), { name: "ConfigError" });
+  return new ConfigError(msg);
 }
 
 function loadOpts(v: Record<string, unknown>): LoadOptions {

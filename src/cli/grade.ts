@@ -18,6 +18,7 @@ import { parseArgs } from "node:util";
 import { DataError } from "../data/item";
 import { loadAny } from "../data/registry";
 import { gradeResponse, majorityVote, sampleMetrics, type GradeOptions, type GradeResult, type SampleMetrics } from "../grade";
+import { ConfigError } from "../errors";
 
 const HELP = `usage: medvlthinker grade <predictions.jsonl> [options]
 
@@ -55,9 +56,7 @@ export interface GradedLine {
 type Json = Record<string, unknown>;
 
 function configError(message: string): Error {
-  const e = new Error(message);
-  e.name = "ConfigError";
-  return e;
+  return new ConfigError(message);
 }
 
 async function* jsonLines(file: string): AsyncGenerator<{ line: number; value: Json }> {

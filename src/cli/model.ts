@@ -4,11 +4,12 @@
  */
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { PRETRAIN_DEFAULTS, pretrain } from "../model/pretrain";
+import { PRETRAIN_DEFAULTS, pretrain } from "../stages/pretrain";
 import { EmbeddedModel } from "../model/model";
 import { SIZES, sizeConfig } from "../model/config";
 import { countParams } from "../model/params";
 import { engineName } from "../model/ort/runtime";
+import { ConfigError } from "../errors";
 
 const HELP = `usage: medvlthinker model <command> [options]
 
@@ -25,9 +26,7 @@ commands:
 '--corpus all' adds the benchmarks' question text: evaluation after it is contaminated.`;
 
 function configError(msg: string): Error {
-  const e = new Error(msg);
-  e.name = "ConfigError";
-  return e;
+  return new ConfigError(msg);
 }
 
 function num(v: string | undefined, name: string, dflt: number): number {

@@ -65,7 +65,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   return runInterruptible("stopping after the current step (Ctrl-C again to kill)", async (signal) => {
-    const r = await trainGrpo(config, { resume: values.resume, overwrite: values.overwrite, progress: !values["no-progress"], signal });
+    const { stageModels } = await import("../stages/models");
+    const r = await trainGrpo(config, { resume: values.resume, overwrite: values.overwrite, progress: !values["no-progress"], signal, models: stageModels });
     const last = r.metrics[r.metrics.length - 1];
     console.log(`${r.finished ? "finished" : "stopped"}: ${r.steps}/${r.totalSteps} steps in ${r.dir}`);
     if (last) console.log(`last step: reward ${last.reward_mean.toFixed(3)}, accuracy ${last.accuracy.toFixed(3)}, format failures ${last.format_failure_rate.toFixed(3)}, KL ${last.kl_loss.toFixed(4)}`);

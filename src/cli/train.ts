@@ -44,8 +44,9 @@ async function sft(argv: string[]): Promise<number> {
   if (values.out) input.out = values.out;
   // Loaded here so `train --help` and config errors stay fast (no engine start).
   const { runSft } = await import("../train/sft");
+  const { stageModels } = await import("../stages/models");
   return runInterruptible("stopping after this step (Ctrl-C again to quit at once)...", async (signal) => {
-    const r = await runSft(input, { resume: values.resume, overwrite: values.overwrite, progress: !values.quiet, signal });
+    const r = await runSft(input, { resume: values.resume, overwrite: values.overwrite, progress: !values.quiet, signal, models: stageModels });
     const last = r.metrics[r.metrics.length - 1];
     console.log(`run: ${r.dir}`);
     console.log(`data: ${r.tokenized.trainExamples} train / ${r.tokenized.heldOutExamples} held-out examples; ${r.data.overlap.excluded.length} excluded as evaluation items, ${r.data.disagreeing.length} disagreeing traces ${r.data.disagreeingKept ? "kept" : "left out"}`);

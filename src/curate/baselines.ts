@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Item } from "../data/item";
-import { itemHash } from "../eval/harness";
+import { itemHash } from "../data/item";
 import type { Completion, Policy, SamplingParams } from "../policy/policy";
 
 export class GuessPolicy implements Policy {

@@ -17,6 +17,7 @@ import { filterRange, parseCurateConfig, type CurateConfig, type CurateConfigInp
 import { curateByDifficulty, filterByPassCount, type PassCountRange } from "./filter";
 import { histogramWithPublished, type PassCountHistogram } from "./histogram";
 import { estimatePassCounts, sourceIndex, type ItemPassCount, type PassRateOptions, type PassRateSource, type PassRecord } from "./passrate";
+import { ConfigError } from "../errors";
 
 export const CURATED_PARQUET = "curated.parquet";
 export const CURATED_JSONL = "curated.jsonl";
@@ -116,7 +117,7 @@ export async function curate(configInput: CurateConfigInput | CurateConfig, poli
     if (open > 0) throw new Error(`data source '${s.id}' has ${open} open questions: the reward grades multiple-choice items only (use closedOnly)`);
   }
   const pool = sources.reduce((a, s) => a + s.items.length, 0);
-  if (pool === 0) throw Object.assign(new Error(`no items to curate in ${config.data.join(", ")} (split ${config.split})`), { name: "ConfigError" });
+  if (pool === 0) throw new ConfigError(`no items to curate in ${config.data.join(", ")} (split ${config.split})`);
 
   const run = await estimatePassCounts(sources, policy, config, { ...opts, log, meta: { ...(opts.meta ?? {}), sources: summaries } });
 

@@ -14,7 +14,8 @@
  */
 import { join } from "node:path";
 import type { Item } from "../data/item";
-import { itemHash, scrubUrl } from "../eval/harness";
+import { itemHash } from "../data/item";
+import { scrubUrl } from "../policy/secrets";
 import { createProgress } from "../viz/progress";
 import { runSamplingPool } from "../eval/pool";
 import { CONFIG_FILE, readResults, recordKey, RESULTS_FILE, ResultWriter, writeFileAtomic, type ResultRecord } from "../eval/store";

@@ -33,11 +33,11 @@ export async function embeddedCurationPolicy(o: EmbeddedCurationOptions = {}): P
   if (checkpoint) return EmbeddedPolicy.fromCheckpoint(checkpoint, { ...policyOpts, name: embeddedPolicyName(checkpoint) });
   if (instruct) {
     // Imported lazily: the model code loads only when an embedded policy is asked for.
-    const inst = await import("../model/instruct");
+    const inst = await import("../stages/instruct");
     const model = await inst.ensureInstructModel({ size, smoke, progress });
     return new EmbeddedPolicy(model, { ...policyOpts, name: embeddedPolicyName(join(inst.instructModelDir({ size, smoke }), "checkpoint")) });
   }
-  const base = await import("../model/base");
+  const base = await import("../stages/base");
   const model = await base.ensureBaseModel({ size, smoke, progress });
   const dir = join(base.baseModelDir({ size, smoke }), "checkpoint");
   return new EmbeddedPolicy(model, { ...policyOpts, name: embeddedPolicyName(dir) });

@@ -9,6 +9,7 @@
  * that shape only with the mark; every other item must be a valid multiple-choice item.
  * Evaluation and training select closed items with `isOpen` / `closedOnly`.
  */
+import { createHash } from "node:crypto";
 import { z } from "zod";
 
 /** An image as the HF `Image` feature stores it: encoded bytes and/or a path. */
@@ -110,4 +111,9 @@ export function closedOnly<T extends Pick<Item, "misc">>(items: T[]): T[] {
 export function letters(n: number): string[] {
   if (n < 1 || n > 26) throw new RangeError(`option count must be 1..26, got ${n}`);
   return Array.from({ length: n }, (_, i) => String.fromCharCode(65 + i));
+}
+
+/** Upstream's item hash, sha256(question + answer)[:16]; an item's own `hash` when it carries one. */
+export function itemHash(item: { question: string; answer: string; hash?: string | null }): string {
+  return item.hash ?? createHash("sha256").update(`${item.question}${item.answer}`).digest("hex").slice(0, 16);
 }

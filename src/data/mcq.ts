@@ -4,7 +4,7 @@
  * removed from the question (the model sees the options once, from the prompt).
  */
 import { DataError, letters, type Item } from "./item";
-import { itemHash } from "./source";
+import { itemHash } from "./item";
 
 /** Remove the "\nAnswer Choices: (A) ..." tail that MedMCQA / MedXpertQA put inside the question. */
 export function stripAnswerChoices(question: string): string {
@@ -52,7 +52,7 @@ export function buildMcq(p: McqParts, file: string, record: string | number): It
     reasoning: p.reasoning ?? null,
     dataset_name: p.datasetName,
     dataset_index: p.datasetIndex,
-    hash: itemHash(question, answer),
+    hash: itemHash({ question, answer }),
     misc: p.misc,
   };
 }

@@ -18,6 +18,7 @@ import { loadPubMedQaOriginal } from "./pubmedqa";
 import { loadSlake } from "./slake";
 import { Collector, parseJsonl, readJson, readText, type SkippedRecord } from "./source";
 import { loadVqaRad } from "./vqarad";
+import { ConfigError } from "../errors";
 
 export type { SkippedRecord } from "./source";
 
@@ -84,7 +85,7 @@ function finish(name: string, c: Collector, opts: LoadOptions, extraWarnings: st
 
 export async function loadDataset(name: DatasetName, opts: LoadOptions = {}): Promise<LoadResult> {
   const spec = DATASETS[name];
-  if (!spec) throw Object.assign(new Error(`unknown dataset '${name}'; known: ${DATASET_NAMES.join(", ")}`), { name: "ConfigError" });
+  if (!spec) throw new ConfigError(`unknown dataset '${name}'; known: ${DATASET_NAMES.join(", ")}`);
   const root = resolve(opts.root ?? dataRoot());
   const file = join(root, spec.path);
   if (!existsSync(file)) throw new DataError(file, "-", "(file)", `dataset '${name}' not found (root ${root})`);

@@ -4,7 +4,6 @@
  * strings are expected, trailing spaces); and the skipBad collector, so that nothing is ever
  * dropped silently.
  */
-import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isAbsolute, relative, resolve } from "node:path";
 import { DataError, validateItem, type Item } from "./item";
@@ -14,11 +13,6 @@ export interface SkippedRecord {
   record: string | number;
   field: string;
   reason: string;
-}
-
-/** Upstream's item hash: sha256(question + answer), first 16 hex digits. */
-export function itemHash(question: string, answer: string): string {
-  return createHash("sha256").update(`${question}${answer}`).digest("hex").slice(0, 16);
 }
 
 export function readText(file: string): string {

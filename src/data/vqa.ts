@@ -7,7 +7,7 @@
 import { DataError, type Item } from "./item";
 import { closedOptions } from "./closed-options";
 import { buildMcq } from "./mcq";
-import { itemHash } from "./source";
+import { itemHash } from "./item";
 
 export interface VqaParts {
   question: string;
@@ -52,7 +52,7 @@ export function buildVqaItem(p: VqaParts, file: string, record: string | number,
     reasoning: null,
     dataset_name: p.datasetName,
     dataset_index: p.datasetIndex,
-    hash: itemHash(question, p.answer.trim()),
+    hash: itemHash({ question, answer: p.answer.trim() }),
     misc: { ...p.misc, answer_type: "open", ...(type === "CLOSED" ? { source_answer_type: "CLOSED" } : {}) },
   };
 }

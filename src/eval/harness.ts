@@ -6,11 +6,11 @@
  * reads the results file first and sends only what is missing; a changed config lands in
  * another folder (see config.ts).
  */
-import { createHash } from "node:crypto";
 import { join } from "node:path";
-import type { Item } from "../data/item";
+import { itemHash, type Item } from "../data/item";
 import { gradeResponse } from "../grade";
 import type { Policy } from "../policy/policy";
+import { scrubUrl } from "../policy/secrets";
 import { createProgress } from "../viz/progress";
 import { loadBenchmarks, type LoadedBenchmark } from "./benchmarks";
 import { ConfigError, parseEvalConfig, runDir, runHash, runIdentity, type EvalConfig, type EvalConfigInput } from "./config";
@@ -46,33 +46,12 @@ export interface EvalRun {
 export { RESULTS_FILE, CONFIG_FILE };
 export const BENCHMARKS_FILE = "benchmarks.json";
 
-/** sha256(question + answer)[:16], as upstream, for items that do not carry it. */
-export function itemHash(item: Item): string {
-  return item.hash ?? createHash("sha256").update(item.question + item.answer).digest("hex").slice(0, 16);
-}
-
 interface Task {
   benchmark: string;
   index: number;
   hash: string;
   item: Item;
   run: number;
-}
-
-/** Drop credentials from a URL before it is saved anywhere. */
-export function scrubUrl(url: string | undefined): string | undefined {
-  if (!url) return url;
-  try {
-    const u = new URL(url);
-    if (u.username || u.password) {
-      u.username = "***";
-      u.password = "";
-    }
-    for (const k of [...u.searchParams.keys()]) if (/key|token|secret/i.test(k)) u.searchParams.set(k, "***");
-    return u.toString();
-  } catch {
-    return url;
-  }
 }
 
 /** Run (or resume) an evaluation. Same call from the CLI and a notebook. */

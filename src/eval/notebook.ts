@@ -15,6 +15,7 @@ import type { Comparison } from "./compare";
 import { findPaperRow, type PaperRow } from "./paper";
 import type { Report } from "./report";
 import type { ResultRecord } from "./store";
+import { ConfigError } from "../errors";
 
 /** The paper's row closest to each training stage of the embedded model (3B, text-only training data). */
 export const PAPER_ANALOGUE: Record<string, string> = {
@@ -313,12 +314,12 @@ export function serverFromEnv(env: NodeJS.ProcessEnv = process.env): ServerTarge
   const baseURL = env.MEDVLTHINKER_BASE_URL?.trim();
   if (!baseURL) return null;
   const model = env.MEDVLTHINKER_MODEL?.trim();
-  if (!model) throw Object.assign(new Error("MEDVLTHINKER_BASE_URL is set but MEDVLTHINKER_MODEL is not: set it to the name the server serves (e.g. Qwen/Qwen2.5-VL-3B-Instruct)"), { name: "ConfigError" });
+  if (!model) throw new ConfigError("MEDVLTHINKER_BASE_URL is set but MEDVLTHINKER_MODEL is not: set it to the name the server serves (e.g. Qwen/Qwen2.5-VL-3B-Instruct)");
   const raw = env.MEDVLTHINKER_EVAL_LIMIT?.trim() || "50";
   let limit: number | null = null;
   if (raw !== "all") {
     limit = Number(raw);
-    if (!Number.isInteger(limit) || limit < 1) throw Object.assign(new Error(`MEDVLTHINKER_EVAL_LIMIT: expected a positive integer or "all", got '${raw}'`), { name: "ConfigError" });
+    if (!Number.isInteger(limit) || limit < 1) throw new ConfigError(`MEDVLTHINKER_EVAL_LIMIT: expected a positive integer or "all", got '${raw}'`);
   }
   return { baseURL, model, limit, paperModel: env.MEDVLTHINKER_PAPER_MODEL?.trim() || null, evalParquet: env.MEDVLTHINKER_EVAL_PARQUET?.trim() || null };
 }

@@ -13,6 +13,7 @@ import type { EvalRun } from "./harness";
 import { findPaperRow, loadPaperResults, type PaperRow } from "./paper";
 import { bootstrapMeanCI, mean, sampleStd } from "./stats";
 import { CONFIG_FILE, readResults, RESULTS_FILE, type ResultRecord } from "./store";
+import { ConfigError } from "../errors";
 
 export interface BenchmarkSummary {
   benchmark: string;
@@ -152,7 +153,7 @@ function readNotes(dir: string): { id: string; notes: string[] }[] {
 /** A run folder's config and records (tolerating a torn last line). */
 export function loadRun(dir: string): { config: EvalConfig; records: ResultRecord[]; warnings: string[] } {
   const cfgFile = join(dir, CONFIG_FILE);
-  if (!existsSync(cfgFile)) throw Object.assign(new Error(`${dir}: not a run folder (no ${CONFIG_FILE})`), { name: "ConfigError" });
+  if (!existsSync(cfgFile)) throw new ConfigError(`${dir}: not a run folder (no ${CONFIG_FILE})`);
   const saved = JSON.parse(readFileSync(cfgFile, "utf8"));
   const config = parseEvalConfig(saved.config);
   const { records, warnings } = readResults(join(dir, RESULTS_FILE));

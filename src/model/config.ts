@@ -3,6 +3,8 @@
  * recipe in minutes on 2 cores), `small` for people with time, `reference` is the model
  * platform.md measured engines on (vocab 4096, d 256, 4 layers, 4 heads, MLP 1024, context 256).
  */
+import { ConfigError } from "../errors";
+
 export interface ModelConfig {
   /** Tokenizer vocabulary (set from the tokenizer when it differs). */
   vocabSize: number;
@@ -36,9 +38,7 @@ export const SIZES: Record<SizeName, ModelConfig> = {
 
 export function sizeConfig(name: string, overrides: Partial<ModelConfig> = {}): ModelConfig {
   if (!(name in SIZES)) {
-    const e = new Error(`unknown model size '${name}'; known: ${Object.keys(SIZES).join(", ")}`);
-    e.name = "ConfigError";
-    throw e;
+    throw new ConfigError(`unknown model size '${name}'; known: ${Object.keys(SIZES).join(", ")}`);
   }
   const cfg = { ...SIZES[name as SizeName], ...overrides };
   validateConfig(cfg);
@@ -47,9 +47,7 @@ export function sizeConfig(name: string, overrides: Partial<ModelConfig> = {}): 
 
 export function validateConfig(c: ModelConfig): void {
   const bad = (field: string, why: string) => {
-    const e = new Error(`model config: field '${field}': ${why}`);
-    e.name = "ConfigError";
-    throw e;
+    throw new ConfigError(`model config: field '${field}': ${why}`);
   };
   if (c.dModel % c.nHeads !== 0) bad("nHeads", `dModel ${c.dModel} is not divisible by nHeads ${c.nHeads}`);
   if ((c.dModel / c.nHeads) % 2 !== 0) bad("nHeads", "head size must be even for rotary positions");

@@ -2,12 +2,13 @@
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { ConfigError } from "../errors";
 
 /** sha256 (first 10 hex) of a checkpoint's model.safetensors (or its .prev fallback). */
 export function checkpointFingerprint(dir: string): string {
   const abs = resolve(dir);
   const file = [join(abs, "model.safetensors"), join(`${abs}.prev`, "model.safetensors")].find(existsSync);
-  if (!file) throw Object.assign(new Error(`${abs}: no model.safetensors (not a checkpoint folder)`), { name: "ConfigError" });
+  if (!file) throw new ConfigError(`${abs}: no model.safetensors (not a checkpoint folder)`);
   const h = createHash("sha256");
   const fd = openSync(file, "r");
   try {

@@ -58,3 +58,34 @@ export function makeValueAndGrad<R extends np.Array[]>(loss: LossFn<R>): ValueAn
     },
   });
 }
+
+type AnyFn = (...args: any[]) => any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export type ValueAndGradAux<A> = ((params: Params, inp: ModelInputs, ...rest: np.Array[]) => Promise<[np.Array, A, Params]>) & { dispose(): void };
+
+/**
+ * makeValueAndGrad for a loss that also returns aux outputs (metrics): [loss, aux]. Does not
+ * consume `params`; consumes `inp` and `rest`. Returns [loss, aux, gradient tree].
+ */
+export function makeValueAndGradAux<A>(loss: (p: Params, inp: ModelInputs, ...rest: np.Array[]) => [np.Array, A]): ValueAndGradAux<A> {
+  const gather = jit((embed: np.Array, tokens: np.Array) => np.take(embed, tokens, 0));
+  const inner = (p: Params, tokEmb: np.Array, inp: ModelInputs, ...rest: np.Array[]) => loss(p, { ...inp, tokEmb }, ...rest);
+  // Casts: tslab's TypeScript 5.0 cannot infer these generic signatures.
+  const vg = jit(valueAndGrad(inner as AnyFn, { argnums: [0, 1], hasAux: true } as never) as unknown as AnyFn) as unknown as AnyFn & { dispose(): void };
+  const fn = async (params: Params, inp: ModelInputs, ...rest: np.Array[]): Promise<[np.Array, A, Params]> => {
+    const [B, T] = inp.tokens.shape;
+    const ids = (await inp.tokens.ref.data()) as Int32Array;
+    const tokEmb = gather(params.embed.ref, inp.tokens.ref);
+    const [[value, aux], [g, gEmb]] = vg(tree.ref(params), tokEmb, inp, ...rest) as [[np.Array, A], [Params, np.Array]];
+    const [V, d] = params.embed.shape;
+    const acc = scatterAddRows(new Float32Array(V * d), (await gEmb.data()) as Float32Array, ids.subarray(0, B * T), d);
+    g.embed = g.embed.add(np.array(acc).reshape([V, d]));
+    return [value, aux, g];
+  };
+  return Object.assign(fn, {
+    dispose() {
+      gather.dispose();
+      vg.dispose();
+    },
+  });
+}

@@ -7,7 +7,34 @@
 import type { Sequence } from "./batch";
 import type { ModelConfig } from "./config";
 import { makeRng } from "./params";
-import type { GenerateOptions, Generation } from "./sampler";
+import type { EngineName } from "./ort/runtime";
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  /** 0 = greedy. */
+  temperature: number;
+  topP?: number;
+  seed?: number;
+  /** Token ids that end a row (the end token). */
+  stopIds: number[];
+  padId: number;
+  imageTokenId: number;
+  /** Never sample these (pad, image, turn markers). */
+  bannedIds?: number[];
+  /** jax-js only: compile with jit (default true). Eager decoding gives the same tokens, ~3x slower. */
+  jit?: boolean;
+  /**
+   * "jax" forces the jax-js path; otherwise onnxruntime is used when ort/runtime.ts chooses it
+   * (same tokens up to float rounding; test/ort-sample.test.ts). `jit: false` implies "jax".
+   */
+  engine?: EngineName;
+}
+
+export interface Generation {
+  ids: number[];
+  logprobs: number[];
+  finishReason: "stop" | "length";
+}
 
 export interface Choice {
   token: number;

@@ -1,16 +1,13 @@
 /**
  * Scoring given completions: per-token log-probs of each completion under the current weights
  * (for SFT checks, GRPO's old/new policies and the reference model). One batched, right-padded
- * forward pass per chunk: onnxruntime when ort/runtime.ts chooses it, else jax-js jit-compiled per
- * padded length.
+ * pass per chunk on the chosen engine (lm-engine.ts).
  */
-import { jit, numpy as np, tree } from "./jax";
 import type { ModelConfig } from "./config";
 import type { Params } from "./params";
-import { buildBatch, type Sequence } from "./batch";
-import { tokenLogprobs, type ModelInputs } from "./transformer";
-import type { EngineName } from "./ort/runtime";
-import { LazyOrtLm, readInputs, readTargets } from "./ort/lm";
+import { buildHostBatch, type Sequence } from "./batch";
+import { LazyEngine } from "./engines";
+import type { EngineName } from "./lm-engine";
 
 export interface ScoreItem extends Sequence {
   /** Index of the first completion token in `ids`. */
@@ -18,28 +15,25 @@ export interface ScoreItem extends Sequence {
 }
 
 export class Scorer {
-  private fn: ((p: Params, inp: ModelInputs, targets: np.Array) => np.Array) & { dispose(): void };
-  private readonly ort: LazyOrtLm;
+  private readonly engine: LazyEngine;
 
   constructor(readonly config: ModelConfig, private readonly ids: { padId: number; imageTokenId: number }) {
-    this.fn = jit((p: Params, inp: ModelInputs, targets: np.Array) => tokenLogprobs(p, inp, targets, config)) as never;
-    this.ort = new LazyOrtLm(config);
+    this.engine = new LazyEngine(config);
   }
 
   /** Log-prob of every completion token, per item. Does not consume params. "jax" forces jax-js. */
   async score(params: Params, items: ScoreItem[], batchSize = 8, engine?: EngineName | "auto"): Promise<number[][]> {
-    const lm = engine === "jax" ? null : await this.ort.get();
-    const pf = lm ? await lm.paramFeeds(params) : null;
+    const e = engine === "jax" ? await this.engine.jax() : await this.engine.get();
     const out: number[][] = [];
     for (let i = 0; i < items.length; i += batchSize) {
       const chunk = items.slice(i, i + batchSize);
       const T = Math.ceil(Math.max(...chunk.map((s) => s.ids.length)) / 16) * 16;
       if (T > this.config.maxSeq) throw new RangeError(`sequence of ${T} tokens exceeds the context ${this.config.maxSeq}`);
-      const b = buildBatch(chunk, this.config, { pad: "right", length: T, padId: this.ids.padId, imageTokenId: this.ids.imageTokenId });
-      const lp = lm && pf ? await lm.logprobs(pf, await readInputs(b.inputs), await readTargets(b.targets)) : ((await this.fn(tree.ref(params), b.inputs, b.targets).data()) as Float32Array);
+      const b = buildHostBatch(chunk, this.config, { pad: "right", length: T, padId: this.ids.padId, imageTokenId: this.ids.imageTokenId });
+      const { logp } = await e.logprobs(params, b);
       chunk.forEach((s, r) => {
         const row: number[] = [];
-        for (let t = s.promptLength; t < s.ids.length; t++) row.push(lp[r * T + t - 1]);
+        for (let t = s.promptLength; t < s.ids.length; t++) row.push(logp[r * T + t - 1]);
         out.push(row);
       });
     }
@@ -47,7 +41,6 @@ export class Scorer {
   }
 
   dispose(): void {
-    this.fn.dispose();
-    this.ort.dispose();
+    this.engine.dispose();
   }
 }

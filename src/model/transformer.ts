@@ -24,7 +24,7 @@ export type ModelInputs = {
   cos: np.Array;
   sin: np.Array;
   /**
-   * [B, T, d] token embeddings gathered beforehand (trainstep.ts does this for jit + grad, then
+   * [B, T, d] token embeddings gathered beforehand (the training passes do this for jit + grad, then
    * adds the embedding's input gradient by a host-side scatter). Absent: gathered here by take().
    * Either way the tokens array is consumed.
    */
@@ -184,4 +184,20 @@ export function maskedNll(p: Params, inp: ModelInputs, targets: np.Array, lossMa
   const lp = tokenLogprobs(p, inp, targets, c);
   const total = lossMask.ref.sum();
   return lp.mul(lossMask).sum().neg().div(np.maximum(total, 1));
+}
+
+/**
+ * verl `verl_F.entropy_from_logits` (what the actor's `compute_entropy` path uses):
+ * logsumexp(logits) - sum(softmax(logits) * logits) over the last (vocabulary) axis.
+ * [B, T, V] -> [B, T]. Consumes `logits`.
+ *
+ * softmax is formed as exp(logits - logsumexp) rather than with `nn.softmax`: in jax-js
+ * 0.1.25 the JVP of `reciprocal` (used by every division whose denominator depends on the
+ * differentiated input, hence by `nn.softmax`) leaks one buffer per `grad` call.
+ */
+export function computeEntropy(logits: np.Array): np.Array {
+  const lse = nn.logsumexp(logits.ref, -1, { keepdims: true });
+  const probs = np.exp(logits.ref.sub(lse.ref));
+  const expected = np.sum(probs.mul(logits), -1);
+  return np.squeeze(lse, -1).sub(expected);
 }

@@ -18,6 +18,8 @@ import pLimit from "p-limit";
 import type { Item } from "../data/item";
 import { toOpenAIMessages, type OpenAIMessageOptions } from "../prompt";
 import type { Completion, Policy, SamplingParams } from "./policy";
+import { redact } from "./secrets";
+import { ConfigError } from "../errors";
 
 // ---------------------------------------------------------------- retries
 
@@ -151,13 +153,8 @@ export function apiKeyFromEnv(env: NodeJS.ProcessEnv = process.env): string | un
   return env.MEDVLTHINKER_API_KEY || env.OPENAI_API_KEY || undefined;
 }
 
-/** A mistake the user must fix (URL, model, key, images). Named ConfigError so the CLI prints only the message. */
-export class PolicyConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
-  }
-}
+/** Old name of the one ConfigError (src/errors.ts), kept for callers of this module. */
+export { ConfigError as PolicyConfigError };
 
 /** A request that kept failing after every retry. */
 export class RequestFailedError extends Error {
@@ -176,12 +173,6 @@ class MalformedResponseError extends Error {
     super(message);
     this.name = "MalformedResponseError";
   }
-}
-
-/** Replace every occurrence of the secret (and its Bearer form) in a text. */
-export function redact(text: string, secret: string | undefined): string {
-  if (!secret || secret.length < 4) return text;
-  return text.split(secret).join("***");
 }
 
 // ---------------------------------------------------------------- the policy
@@ -237,8 +228,8 @@ export class OpenAIPolicy implements Policy {
   private readonly builder: MessageBuilder;
 
   constructor(opts: OpenAIPolicyOptions) {
-    if (!opts.baseURL) throw new PolicyConfigError("OpenAIPolicy: baseURL is required (e.g. http://127.0.0.1:8000/v1)");
-    if (!opts.model) throw new PolicyConfigError("OpenAIPolicy: model is required (the name the server serves)");
+    if (!opts.baseURL) throw new ConfigError("OpenAIPolicy: baseURL is required (e.g. http://127.0.0.1:8000/v1)");
+    if (!opts.model) throw new ConfigError("OpenAIPolicy: model is required (the name the server serves)");
     let protocol = "";
     try {
       protocol = new URL(opts.baseURL).protocol;
@@ -246,7 +237,7 @@ export class OpenAIPolicy implements Policy {
       /* reported below */
     }
     if (protocol !== "http:" && protocol !== "https:") {
-      throw new PolicyConfigError(`OpenAIPolicy: baseURL '${opts.baseURL}' is not an http(s) URL (expected e.g. http://127.0.0.1:8000/v1)`);
+      throw new ConfigError(`OpenAIPolicy: baseURL '${opts.baseURL}' is not an http(s) URL (expected e.g. http://127.0.0.1:8000/v1)`);
     }
     this.opts = opts;
     this.name = opts.model;
@@ -387,8 +378,8 @@ export class OpenAIPolicy implements Policy {
   }
 
   /** The server may echo anything back (even the key): scrub before the error (and its stack) exists. */
-  private configError(message: string): PolicyConfigError {
-    return new PolicyConfigError(redact(message, this.apiKey));
+  private configError(message: string): ConfigError {
+    return new ConfigError(redact(message, this.apiKey));
   }
 
   /** Model ids from GET /models, or undefined when the server has no such route. */

@@ -42,7 +42,7 @@ import { runSft } from "../train/sft";
 import { trainGrpo } from "../train/grpo";
 import { Rng } from "../train/runs";
 import { readItemsJsonl, writeItemsJsonl } from "../data/jsonl";
-import { ensureInstructModel, instructModelDir } from "../model/instruct";
+import { ensureInstructModel, instructModelDir } from "./instruct";
 
 export const ABLATION_ROWS = ["base", "SFT(text)", "SFT(image-text)", "RL(text)", "RL(image-text)", "RL(text)+RL(image-text)", "SFT(text)+RL(image-text)"] as const;
 export type AblationRowName = (typeof ABLATION_ROWS)[number];

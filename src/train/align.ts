@@ -29,7 +29,7 @@ export type AlignOptions = Omit<TeacherForcedOptions, "onStep" | "signal">;
 
 /** Workshop: ~1 pass over the ~4,900 examples at 16 rows per step; smoke: a handful of steps. */
 export const ALIGN_DEFAULTS: Record<"smoke" | "full", AlignOptions> = {
-  smoke: { steps: 6, lr: 5e-3, batchRows: 4, seed: 7, maxPromptTokens: 40, maxTargetTokens: 8, padMultiple: 16 },
+  smoke: { steps: 6, lr: 1e-3, batchRows: 4, seed: 7, maxPromptTokens: 40, maxTargetTokens: 8, padMultiple: 16 },
   full: { steps: 300, lr: 2e-3, batchRows: 16, seed: 7, maxPromptTokens: 96, maxTargetTokens: 24, padMultiple: 32 },
 };
 

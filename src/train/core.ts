@@ -19,6 +19,7 @@
  */
 import { lax, nn, numpy as np } from "../model/jax";
 import type { Array as JaxArray } from "../model/jax";
+import { computeEntropy } from "../model/transformer";
 
 // ---------------------------------------------------------------------------------------
 // Advantages (plain numbers)
@@ -317,21 +318,9 @@ export function klPenalty(logProb: JaxArray, refLogProb: JaxArray, penalty: KlPe
 // Entropy
 // ---------------------------------------------------------------------------------------
 
-/**
- * verl `verl_F.entropy_from_logits` (what the actor's `compute_entropy` path uses):
- * logsumexp(logits) - sum(softmax(logits) * logits) over the last (vocabulary) axis.
- * [B, T, V] -> [B, T]. Consumes `logits`.
- *
- * softmax is formed as exp(logits - logsumexp) rather than with `nn.softmax`: in jax-js
- * 0.1.25 the JVP of `reciprocal` (used by every division whose denominator depends on the
- * differentiated input, hence by `nn.softmax`) leaks one buffer per `grad` call.
- */
-export function computeEntropy(logits: JaxArray): JaxArray {
-  const lse = nn.logsumexp(logits.ref, -1, { keepdims: true });
-  const probs = np.exp(logits.ref.sub(lse.ref));
-  const expected = np.sum(probs.mul(logits), -1);
-  return np.squeeze(lse, -1).sub(expected);
-}
+// computeEntropy (verl `verl_F.entropy_from_logits`) lives with the model (model/transformer.ts),
+// whose jax-js engine computes token entropies with it; re-exported here with the other verl pieces.
+export { computeEntropy };
 
 /** verl `compute_entropy_loss`: agg_loss of the token entropies. Consumes its inputs. */
 export function computeEntropyLoss(

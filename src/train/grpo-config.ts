@@ -11,7 +11,7 @@ import { z } from "zod";
 import { DATASETS, isDatasetName } from "../data/registry";
 import { expandBenchmarks } from "../eval/benchmarks";
 import { dataRoot } from "../paths";
-import { KL_PENALTIES, LOSS_AGG_MODES, type KlPenalty, type LossAggMode } from "./core";
+import { KL_PENALTIES, LOSS_AGG_MODES, MEDVLTHINKER_GRPO_LOSS as LOSS, type KlPenalty, type LossAggMode } from "./core";
 import { ConfigError } from "./runs";
 import { ALL_LOCAL_EVALS, dataSourceFields, modelSizeSchema, resolvePresetConfig, type DeepPartial } from "./preset-config";
 
@@ -21,7 +21,7 @@ const modelSchema = z
   .object({
     /**
      * "base": the warmed-up base model of `size` (runs/base-<size>); "instruct": that base after a
-     * format warm-up (runs/instruct-<size>, src/model/instruct.ts; set warmup.formatSteps 0 then);
+     * format warm-up (runs/instruct-<size>, src/stages/instruct.ts; set warmup.formatSteps 0 then);
      * else a checkpoint folder (e.g. an SFT checkpoint).
      */
     init: z.string().min(1),
@@ -159,15 +159,15 @@ const PUBLISHED: GrpoConfig = {
     miniBatchPrompts: 128,
     microBatchRows: 16,
     ppoEpochs: 1,
-    clipRatioLow: 0.2,
-    clipRatioHigh: 0.2,
-    clipRatioC: 3.0,
-    lossAggMode: "token-mean",
-    klLossType: "low_var_kl",
-    klLossCoef: 0.01,
-    entropyCoeff: 0,
+    clipRatioLow: LOSS.clipRatio,
+    clipRatioHigh: LOSS.clipRatio,
+    clipRatioC: LOSS.clipRatioC,
+    lossAggMode: LOSS.lossAggMode,
+    klLossType: LOSS.klLossType,
+    klLossCoef: LOSS.klLossCoef,
+    entropyCoeff: LOSS.entropyCoeff,
     oldLogProb: "recompute",
-    normAdvByStd: true,
+    normAdvByStd: LOSS.normAdvByStdInGrpo,
     padMultiple: 32,
   },
   warmup: { formatSteps: 0, lr: 1e-3, batchRows: 16 },

@@ -6,13 +6,11 @@
  * chance accuracy with rewards it can actually sample. Off (0 steps) in the published preset.
  */
 import type { Item } from "../data/item";
-import { buildBatch, lossMaskFrom } from "../model/batch";
+import { buildHostBatch, lossMask } from "../model/batch";
 import type { ModelConfig } from "../model/config";
 import type { Params } from "../model/params";
 import type { TextTokenizer } from "../model/tokenizer";
-import { tree } from "../model/jax";
-import { NllGradients } from "../model/nll";
-import { adamw, initAdamW } from "./optim";
+import { LmTrainer } from "./lm-step";
 import { sftTarget } from "../prompt";
 import { padLength } from "./grpo-step";
 import { encodePrompt } from "./rollout";
@@ -38,9 +36,7 @@ export function formatTarget(item: Pick<Item, "options">, rng: Rng): string {
 
 /** Runs the warm-up; consumes `params` and returns the warmed-up ones (optimizer state is dropped). */
 export async function formatWarmup(params: Params, mc: ModelConfig, tok: TextTokenizer, items: Item[], o: FormatWarmupOptions): Promise<{ params: Params; losses: number[] }> {
-  const nll = new NllGradients(mc); // onnxruntime when present, else jax-js (model/nll.ts)
-  const opt = adamw({ lr: o.lr, weightDecay: 0.01, maxGradNorm: 1.0 });
-  let state = initAdamW(params);
+  const trainer = new LmTrainer(params, mc, { lr: o.lr, weightDecay: 0.01, maxGradNorm: 1.0 });
   const rng = new Rng(o.seed ^ 0xf0a7);
   const losses: number[] = [];
   try {
@@ -53,23 +49,14 @@ export async function formatWarmup(params: Params, mc: ModelConfig, tok: TextTok
         seqs.push({ ids: [...p.ids, ...target], images: p.images, promptLength: p.ids.length });
       }
       const T = padLength(Math.max(...seqs.map((q) => q.ids.length)), o.padMultiple, mc.maxSeq);
-      const b = buildBatch(seqs, mc, { pad: "right", length: T, padId: tok.ids.pad, imageTokenId: tok.ids.image });
-      const mask = lossMaskFrom(seqs, T, seqs.map((q) => q.promptLength));
+      const batch = buildHostBatch(seqs, mc, { pad: "right", length: T, padId: tok.ids.pad, imageTokenId: tok.ids.image });
       // The masked mean NLL over the batch's target tokens.
-      const [loss, grads] = await nll.valueAndGrad(params, b.inputs, b.targets, mask, "mean");
-      const r = opt.step(params, grads, state, o.lr);
-      params = r.params;
-      state = r.state;
-      r.gradNorm.dispose();
+      const { loss } = await trainer.step({ batch, mask: lossMask(seqs, T, seqs.map((q) => q.promptLength)) }, o.lr);
       losses.push(loss);
       o.onStep?.(s + 1, loss);
     }
   } finally {
-    nll.dispose();
-    opt.dispose();
-    tree.dispose(state.m);
-    tree.dispose(state.v);
+    trainer.dispose();
   }
-  const out = params;
-  return { params: out, losses };
+  return { params: trainer.params, losses };
 }

@@ -15,7 +15,6 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { ensureBaseModel } from "../model/base";
 import { loadCheckpoint, saveCheckpoint } from "../model/checkpoint";
 import type { ModelConfig } from "../model/config";
 import { initEngine } from "../model/engine";
@@ -24,12 +23,13 @@ import type { Params } from "../model/params";
 import { Sampler } from "../model/sampler";
 import type { TextTokenizer } from "../model/tokenizer";
 import { createProgress } from "../viz/progress";
-import { computeGrpoOutcomeAdvantage, MEDVLTHINKER_GRPO_LOSS } from "./core";
+import { MEDVLTHINKER_GRPO_LOSS } from "./core";
 import { checkGrpoConfigFiles, parseGrpoConfig, type GrpoConfig, type GrpoConfigInput } from "./grpo-config";
 import { loadGrpoItems, type GrpoDataReport } from "./grpo-data";
-import { GrpoActor, planMiniBatches, type GrpoRow, type UpdateMetrics } from "./grpo-step";
+import { GrpoActor, planMiniBatches, type UpdateMetrics } from "./grpo-step";
 import { formatWarmup } from "./grpo-warmup";
-import { encodePrompt, rolloutStats, sampleGroups, scoreSamples, type RolloutStats, type ScoredSample } from "./rollout";
+import { checkStageModels, stageModel, type StageModels } from "./init-model";
+import { encodePrompt, rolloutStats, sampleGroups, scoreSamples, withAdvantages, type RolloutStats, type ScoredSample } from "./rollout";
 import {
   ConfigError,
   hashSeed,
@@ -89,6 +89,8 @@ export interface TrainGrpoOptions {
   onStep?: (m: GrpoStepMetrics, samples: ScoredSample[]) => void;
   /** Notes (data report, warm-up, checkpoints); default console.error. */
   log?: (message: string) => void;
+  /** Makes `model.init` "base" / "instruct" (src/stages/models.ts stageModels); not needed for a checkpoint folder. */
+  models?: StageModels;
 }
 
 export interface GrpoResult {
@@ -122,15 +124,14 @@ function stats(xs: number[]): { mean: number; std: number; min: number; max: num
   return { mean, std, min: xs.length ? Math.min(...xs) : 0, max: xs.length ? Math.max(...xs) : 0 };
 }
 
-async function initialPolicy(cfg: GrpoConfig, log: (m: string) => void): Promise<{ params: Params; mc: ModelConfig; tok: TextTokenizer }> {
+async function initialPolicy(cfg: GrpoConfig, log: (m: string) => void, models: StageModels | undefined): Promise<{ params: Params; mc: ModelConfig; tok: TextTokenizer }> {
   if (cfg.model.init === "instruct") {
-    const { ensureInstructModel } = await import("../model/instruct");
-    const m = await ensureInstructModel({ size: cfg.model.size, smoke: cfg.preset === "smoke", progress: false, log });
+    const m = await stageModel(models, "instruct", { size: cfg.model.size, smoke: cfg.preset === "smoke", progress: false, log });
     log(`starting from the ${m.config.dModel}-wide instruct model (base + format warm-up)`);
     return { params: m.params, mc: m.config, tok: m.tokenizer };
   }
   if (cfg.model.init === "base") {
-    const m = await ensureBaseModel({ size: cfg.model.size, smoke: cfg.preset === "smoke" });
+    const m = await stageModel(models, "base", { size: cfg.model.size, smoke: cfg.preset === "smoke" });
     log(`starting from the ${m.config.dModel}-wide base model`);
     return { params: m.params, mc: m.config, tok: m.tokenizer };
   }
@@ -144,6 +145,7 @@ export async function trainGrpo(input: GrpoConfigInput | GrpoConfig, opts: Train
   // 1. Everything that can be wrong with the config fails here, before any work.
   const cfg = parseGrpoConfig(input);
   checkGrpoConfigFiles(cfg);
+  checkStageModels(cfg.model.init, opts.models);
   const log = opts.log ?? ((m: string) => console.error(m));
   const { items, report } = await loadGrpoItems(cfg.data);
   const { perEpoch, total } = grpoStepCounts(items.length, cfg);
@@ -170,7 +172,7 @@ export async function trainGrpo(input: GrpoConfigInput | GrpoConfig, opts: Train
     if (!optimizer) throw new ConfigError(`checkpoint ${resumeFrom.dir} has no optimizer state; cannot resume exactly`);
     log(`resuming ${run.dir} from ${resumeFrom.dir} (step ${state.step})`);
   } else {
-    ({ params, mc, tok } = await initialPolicy(cfg, log));
+    ({ params, mc, tok } = await initialPolicy(cfg, log, opts.models));
     if (cfg.warmup.formatSteps > 0) {
       const bar = opts.progress === false ? null : createProgress({ total: cfg.warmup.formatSteps, label: "format warm-up" });
       const w = await formatWarmup(params, mc, tok, items, {
@@ -214,7 +216,7 @@ export async function trainGrpo(input: GrpoConfigInput | GrpoConfig, opts: Train
   let stepInEpoch = 0;
   let epochRngState = rng.state;
   if (state) {
-    actor.restoreOptimizer(optimizer!, state.optimizerStep);
+    actor.optimizer.restore(optimizer!, state.optimizerStep);
     ({ step, epoch, stepInEpoch, epochRngState } = state);
     truncateMetrics(run.metricsPath, step);
     truncateMetrics(samplesPath, step);
@@ -224,8 +226,8 @@ export async function trainGrpo(input: GrpoConfigInput | GrpoConfig, opts: Train
   const sampler = new Sampler(mc);
 
   const checkpoint = async (next: { epoch: number; stepInEpoch: number; epochRngState: number }): Promise<string> => {
-    const s: GrpoTrainerState = { step, ...next, optimizerStep: actor.state.step };
-    const arrays = actor.optimizerArrays();
+    const s: GrpoTrainerState = { step, ...next, optimizerStep: actor.optimizer.state.step };
+    const arrays = actor.optimizer.arrays();
     try {
       return await writeCheckpoint(run.checkpointsDir, step, (tmp) => saveCheckpoint(tmp, actor.params, mc, tok, { info: { stage: "grpo", step, run: run.dir }, optimizer: arrays }), s);
     } finally {
@@ -246,48 +248,33 @@ export async function trainGrpo(input: GrpoConfigInput | GrpoConfig, opts: Train
         const t0 = performance.now();
         const stepItems = order.slice(stepInEpoch * P, (stepInEpoch + 1) * P).map((i) => items[i]);
         const prompts = await Promise.all(stepItems.map((it, uid) => encodePrompt(it, uid, tok, mc, { ...cfg.rollout, realNewline: cfg.data.realNewline })));
-        // Rollout.
-        const raw = await sampleGroups(sampler, actor.params, prompts, tok, { ...cfg.rollout, seed: hashSeed(cfg.train.seed * 100_003 + step), realNewline: cfg.data.realNewline });
+        // Rollout: n samples per prompt, as token ids with their log-probs.
+        const sampled = await sampleGroups(sampler, actor.params, prompts, tok, { ...cfg.rollout, seed: hashSeed(cfg.train.seed * 100_003 + step), realNewline: cfg.data.realNewline });
         const t1 = performance.now();
-        // Reward, advantage, old and reference log-probs.
-        const samples = scoreSamples(raw, prompts, cfg.reward);
-        const advantages = computeGrpoOutcomeAdvantage(
-          samples.map((s) => s.reward.reward),
-          samples.map((s) => s.uid),
-          { epsilon: MEDVLTHINKER_GRPO_LOSS.advantageEpsilon, normAdvByStdInGrpo: a.normAdvByStd },
-        );
-        const rows: GrpoRow[] = samples.map((s, i) => ({ promptIds: s.promptIds, images: s.images, responseIds: s.responseIds, advantage: advantages[i], samplerLogprobs: s.samplerLogprobs }));
+        // Reward: the published rule on each response.
+        const scored = scoreSamples(sampled, prompts, cfg.reward);
+        // Advantage: normalised within each prompt's group.
+        const rows = withAdvantages(scored, { epsilon: MEDVLTHINKER_GRPO_LOSS.advantageEpsilon, normAdvByStdInGrpo: a.normAdvByStd });
+        // Old-policy and reference log-probs, by the actor, into the same rows.
         const plan = planMiniBatches(rows, miniRows, microRows, a.padMultiple, mc.maxSeq);
-        const old: Float32Array[][] = [];
-        const refLp: (Float32Array | null)[][] = [];
-        for (const mini of plan) {
-          const o: Float32Array[] = [];
-          const r: (Float32Array | null)[] = [];
-          for (const m of mini) {
-            const mr = m.rows.map((i) => rows[i]);
-            o.push(a.oldLogProb === "recompute" ? await actor.logprobs(actor.params, mr, m.length) : actor.samplerLayout(mr, m.length));
-            r.push(actor.ref ? await actor.logprobs(actor.ref, mr, m.length) : null);
-          }
-          old.push(o);
-          refLp.push(r);
-        }
+        await actor.scoreRows(rows, plan, a.oldLogProb);
         const t2 = performance.now();
-        // Update: PPO epochs over the mini-batches (constant lr).
+        // Update: PPO epochs of clipped policy loss + KL over the mini-batches (constant lr).
         const acc: Omit<UpdateMetrics, "updates">[] = [];
         for (let e = 0; e < a.ppoEpochs; e++) {
-          for (let mi = 0; mi < plan.length; mi++) acc.push(await actor.updateMiniBatch(rows, plan[mi], old[mi], refLp[mi], a.lr));
+          for (let mi = 0; mi < plan.length; mi++) acc.push(await actor.updateMiniBatch(rows, plan[mi], a.lr));
         }
         const t3 = performance.now();
         step++;
         stepInEpoch++;
         const avg = (k: keyof Omit<UpdateMetrics, "updates">) => acc.reduce((s, x) => s + x[k], 0) / acc.length;
-        const adv = stats(advantages);
-        const responseTokens = samples.reduce((s, x) => s + x.responseIds.length, 0);
+        const adv = stats(rows.map((r) => r.advantage));
+        const responseTokens = rows.reduce((s, x) => s + x.responseIds.length, 0);
         const m: GrpoStepMetrics = {
           step,
           epoch: epoch + stepInEpoch / perEpoch,
           lr: a.lr,
-          ...rolloutStats(samples, prompts),
+          ...rolloutStats(rows, prompts),
           pg_loss: avg("pg_loss"),
           pg_clipfrac: avg("pg_clipfrac"),
           pg_clipfrac_lower: avg("pg_clipfrac_lower"),
@@ -307,11 +294,11 @@ export async function trainGrpo(input: GrpoConfigInput | GrpoConfig, opts: Train
           sample_tokens_per_s: responseTokens / Math.max(1e-9, (t1 - t0) / 1000),
         };
         metricsOut.append(m as unknown as Record<string, unknown>);
-        for (const s of samples.filter((x) => x.k === 0).slice(0, cfg.train.logSamples)) {
+        for (const s of rows.filter((x) => x.k === 0).slice(0, cfg.train.logSamples)) {
           const it = prompts[s.uid].item;
           samplesOut.append({ step, dataset_name: it.dataset_name, dataset_index: it.dataset_index, answer_label: it.answer_label, response: s.text, reward: s.reward.reward, reason: s.reward.reason });
         }
-        opts.onStep?.(m, samples);
+        opts.onStep?.(m, rows);
         bar?.tick(1, `reward ${m.reward_mean.toFixed(3)} acc ${m.accuracy.toFixed(3)} kl ${m.kl_loss.toFixed(4)}`);
         if (opts.haltAfterStep !== undefined && step >= opts.haltAfterStep) {
           halted = true;

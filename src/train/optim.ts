@@ -5,6 +5,9 @@
  * plain tree plus a step count, so it can be checkpointed (see stateToNamed / stateFromNamed).
  */
 import { jit, numpy as np, tree } from "../model/jax";
+import type { ModelConfig } from "../model/config";
+import { namedParams, paramsFromNamed, type Params } from "../model/params";
+import type { Tensor } from "../model/safetensors";
 
 export interface AdamWConfig {
   lr: number;
@@ -161,5 +164,57 @@ export class GradSum<T extends Tree> {
     if (this.acc) for (const a of this.acc) a.dispose();
     this.acc = null;
     this.add.dispose();
+  }
+}
+
+/**
+ * The one optimizer state of every trainer (pretraining, SFT, GRPO, the warm-ups): the weights,
+ * AdamW's moments and step, gradient accumulation over micro-batches, and the moments as named
+ * arrays for a checkpoint and back. `params` is replaced (never changed in place) by each step.
+ */
+export class Optimizer {
+  readonly opt: AdamW;
+  state: AdamWState<Params>;
+  private readonly sum = new GradSum<Params>();
+
+  constructor(public params: Params, readonly model: ModelConfig, optim: Partial<AdamWConfig>) {
+    this.opt = adamw(optim);
+    this.state = initAdamW(params);
+  }
+
+  /** Add one micro-batch's gradient tree (consumed) to the step's sum. */
+  accumulate(grads: Params): void {
+    this.sum.push(grads);
+  }
+
+  /** One AdamW step at `lr` over the accumulated gradients; returns the global gradient norm before clipping. */
+  async step(lr: number): Promise<number> {
+    const r = this.opt.step(this.params, this.sum.take(), this.state, lr);
+    this.params = r.params;
+    this.state = r.state;
+    return (await r.gradNorm.data())[0];
+  }
+
+  /** The moments as named arrays ("m.<param>", "v.<param>", "step") for a checkpoint; the caller disposes `step`. */
+  arrays(): Record<string, np.Array> {
+    return stateToNamed(this.state as unknown as AdamWState<Tree>, (t) => namedParams(t as unknown as Params));
+  }
+
+  /** Replace the moments with those read from a checkpoint (stateFromNamed), at optimizer step `step`. */
+  restore(tensors: Record<string, Tensor>, step: number): void {
+    const named: Record<string, np.Array> = {};
+    for (const [k, t] of Object.entries(tensors)) named[k] = np.array(t.data).reshape(t.shape);
+    const restored = stateFromNamed(named, (leaves) => paramsFromNamed(this.model, leaves));
+    tree.dispose(this.state.m);
+    tree.dispose(this.state.v);
+    this.state = { ...restored, step };
+  }
+
+  /** Frees the moments and compiled functions (not `params`, which the caller keeps). */
+  dispose(): void {
+    this.sum.dispose();
+    this.opt.dispose();
+    tree.dispose(this.state.m);
+    tree.dispose(this.state.v);
   }
 }

@@ -14,6 +14,7 @@ import type { TextTokenizer } from "../model/tokenizer";
 import { imagePatches } from "../model/vision";
 import { buildPrompt } from "../prompt";
 import { computeReward, type RewardOptions, type RewardResult } from "../reward";
+import { computeGrpoOutcomeAdvantage, type GrpoAdvantageOptions } from "./core";
 
 export interface EncodedPrompt {
   /** Group id (verl's uid): the prompt's index in the step. */
@@ -40,6 +41,28 @@ export interface RolloutSample {
 
 export interface ScoredSample extends RolloutSample {
   reward: RewardResult;
+}
+
+/**
+ * One row of a GRPO step, as a row of verl's DataProto: filled stage by stage (rollout: prompt,
+ * response, sampler log-probs; reward; advantage; the actor's old and reference log-probs) and
+ * passed whole from stage to stage, instead of parallel arrays matched by index.
+ */
+export interface RolloutRow extends ScoredSample {
+  advantage: number;
+  /** Old-policy and reference log-probs of each response token (the actor's scoreRows). */
+  oldLogProb?: Float32Array;
+  refLogProb?: Float32Array;
+}
+
+/** The rows of a step with their group-normalised advantages (core.ts computeGrpoOutcomeAdvantage). */
+export function withAdvantages(samples: ScoredSample[], o: GrpoAdvantageOptions): RolloutRow[] {
+  const adv = computeGrpoOutcomeAdvantage(
+    samples.map((s) => s.reward.reward),
+    samples.map((s) => s.uid),
+    o,
+  );
+  return samples.map((s, i) => ({ ...s, advantage: adv[i] }));
 }
 
 export interface RolloutParams {

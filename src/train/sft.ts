@@ -13,8 +13,8 @@
  */
 import { join } from "node:path";
 import { numpy as np } from "../model/jax";
-import { buildBatch, lossMaskFrom, type Sequence } from "../model/batch";
-import { ensureBaseModel } from "../model/base";
+import { buildHostBatch, lossMask, type Sequence } from "../model/batch";
+import { checkStageModels, stageModel, type StageModels } from "./init-model";
 import { loadCheckpoint, saveCheckpoint, diffShapes } from "../model/checkpoint";
 import type { ModelConfig } from "../model/config";
 import { initEngine } from "../model/engine";
@@ -26,7 +26,7 @@ import { createProgress } from "../viz/progress";
 import { checkConfigFiles, parseSftConfig, type SftConfig, type SftConfigInput } from "./config";
 import { cosineWithWarmup, warmupSteps } from "./schedule";
 import { loadSftItems, planEpoch, planFixed, splitHeldOut, targetTokens, tokenizeItems, type PlannedStep, type SftDataReport, type SftExample, type TokenizeReport } from "./sft-data";
-import { SftStepper, type MicroBatch } from "./sft-step";
+import { LmTrainer, type MicroBatch } from "./lm-step";
 import {
   ConfigError,
   latestCheckpoint,
@@ -89,6 +89,8 @@ export interface SftRunOptions {
   onStep?: (m: SftMetrics) => void | Promise<void>;
   /** Notes (data report lines, checkpoints); default console.error. */
   log?: (message: string) => void;
+  /** Makes `model.init: "base"` (src/stages/models.ts stageModels); not needed for a checkpoint folder. */
+  models?: StageModels;
 }
 
 export interface SftResult {
@@ -146,13 +148,12 @@ export async function buildMicroBatch(examples: SftExample[], rows: number[], le
     tokens += Math.min(e.ids.length, length);
   }
   while (seqs.length < batchRows) seqs.push({ ids: [tok.ids.pad], promptLength: 1 });
-  const b = buildBatch(seqs, mc, { pad: "right", length, imageTokenId: tok.ids.image, padId: tok.ids.pad });
-  const mask = lossMaskFrom(seqs, length, seqs.map((s) => s.promptLength));
-  return { micro: { inputs: b.inputs, targets: b.targets, mask }, tokens };
+  const batch = buildHostBatch(seqs, mc, { pad: "right", length, imageTokenId: tok.ids.image, padId: tok.ids.pad });
+  return { micro: { batch, mask: lossMask(seqs, length, seqs.map((s) => s.promptLength)) }, tokens };
 }
 
 /** Token-mean NLL of the held-out examples. */
-async function heldOutLoss(stepper: SftStepper, ex: SftExample[], cfg: SftConfig, mc: ModelConfig, tok: TextTokenizer): Promise<number | null> {
+async function heldOutLoss(stepper: LmTrainer, ex: SftExample[], cfg: SftConfig, mc: ModelConfig, tok: TextTokenizer): Promise<number | null> {
   if (ex.length === 0) return null;
   const plan = planFixed(
     ex.map((e) => e.ids.length),
@@ -236,9 +237,9 @@ export async function distinctTagEmbeddings(params: Params, tok: TextTokenizer, 
   return { params: { ...params, embed: np.array(E).reshape([V, d]) }, similarity, replaced: true };
 }
 
-async function initialModel(cfg: SftConfig, log: (m: string) => void): Promise<{ params: Params; config: ModelConfig; tok: TextTokenizer; from: string }> {
+async function initialModel(cfg: SftConfig, log: (m: string) => void, models: StageModels | undefined): Promise<{ params: Params; config: ModelConfig; tok: TextTokenizer; from: string }> {
   if (cfg.model.init === "base") {
-    const m = await ensureBaseModel({ size: cfg.model.size, smoke: cfg.preset === "smoke" });
+    const m = await stageModel(models, "base", { size: cfg.model.size, smoke: cfg.preset === "smoke" });
     log(`starting from the ${m.config.dModel}-wide base model (${m.info.stage ?? "checkpoint"})`);
     const t = await distinctTagEmbeddings(m.params, m.tokenizer, cfg.train.seed);
     if (t.replaced) log(`answer-format tags had near-duplicate embeddings (cosine ${t.similarity.toFixed(3)}): given fresh distinct rows`);
@@ -253,6 +254,7 @@ export async function runSft(input: SftConfigInput | SftConfig, opts: SftRunOpti
   // 1. Everything that can be wrong with the config fails here, before any work.
   const cfg = parseSftConfig(input);
   checkConfigFiles(cfg);
+  checkStageModels(cfg.model.init, opts.models);
   const log = opts.log ?? ((m: string) => console.error(m));
   const run: RunFolder = openRun(cfg.out, cfg, { resume: opts.resume, overwrite: opts.overwrite });
   await initEngine();
@@ -270,7 +272,7 @@ export async function runSft(input: SftConfigInput | SftConfig, opts: SftRunOpti
     state = readCheckpointState<SftTrainerState>(resumeFrom.dir);
     log(`resuming ${run.dir} from ${resumeFrom.dir} (step ${state.step})`);
   } else {
-    ({ params, config: mc, tok } = await initialModel(cfg, log));
+    ({ params, config: mc, tok } = await initialModel(cfg, log, opts.models));
   }
 
   // 3. Data.
@@ -285,7 +287,7 @@ export async function runSft(input: SftConfigInput | SftConfig, opts: SftRunOpti
   const sched = { peak: t.lr, warmupSteps: warmupSteps(t.warmupRatio, total), totalSteps: total, minRatio: t.minLrRatio };
 
   // 4. Trainer, restored when resuming; metrics past the checkpoint are dropped (they are redone).
-  const stepper = new SftStepper(params, mc, { lr: t.lr, beta1: t.betas[0], beta2: t.betas[1], eps: t.eps, weightDecay: t.weightDecay, maxGradNorm: t.maxGradNorm });
+  const stepper = new LmTrainer(params, mc, { lr: t.lr, beta1: t.betas[0], beta2: t.betas[1], eps: t.eps, weightDecay: t.weightDecay, maxGradNorm: t.maxGradNorm });
   const rng = new Rng(t.seed);
   let step = 0;
   let epoch = 0;
@@ -299,7 +301,7 @@ export async function runSft(input: SftConfigInput | SftConfig, opts: SftRunOpti
       paramShapes(mc),
     );
     if (problems.length) throw new ConfigError(`checkpoint ${resumeFrom!.dir}: optimizer state does not match the model:\n  ${problems.join("\n  ")}`);
-    stepper.restoreOptimizer(optimizer, state.optimizerStep);
+    stepper.optimizer.restore(optimizer, state.optimizerStep);
     step = state.step;
     epoch = state.epoch;
     stepInEpoch = state.stepInEpoch;
@@ -312,8 +314,8 @@ export async function runSft(input: SftConfigInput | SftConfig, opts: SftRunOpti
   const metricsOut = new MetricsWriter(run.metricsPath);
 
   const checkpoint = async (epochEnd: number | null, next: { epoch: number; stepInEpoch: number; epochRngState: number }): Promise<string> => {
-    const s: SftTrainerState = { step, ...next, rngState: rng.state, optimizerStep: stepper.state.step, epochEnd, heldOutLoss: lastHeld };
-    const arrays = stepper.optimizerArrays();
+    const s: SftTrainerState = { step, ...next, rngState: rng.state, optimizerStep: stepper.optimizer.state.step, epochEnd, heldOutLoss: lastHeld };
+    const arrays = stepper.optimizer.arrays();
     try {
       return await writeCheckpoint(
         run.checkpointsDir,
@@ -350,7 +352,7 @@ export async function runSft(input: SftConfigInput | SftConfig, opts: SftRunOpti
           tokens += b.tokens;
         }
         const lr = cosineWithWarmup(step, sched);
-        const r = await stepper.step(micros, ps.tokens, lr);
+        const r = await stepper.step(micros, lr, 1 / Math.max(1, ps.tokens));
         step++;
         stepInEpoch++;
         const ms = performance.now() - t0;

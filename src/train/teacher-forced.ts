@@ -8,16 +8,15 @@
  * before any is seen twice. Image patches are decoded once per image path.
  */
 import type { ImageRef } from "../data/item";
-import { buildBatch, lossMaskFrom } from "../model/batch";
+import { buildHostBatch, lossMask } from "../model/batch";
 import { promptIds } from "../model/chat";
 import type { ModelConfig } from "../model/config";
-import { numpy as np, tree } from "../model/jax";
-import { NllGradients } from "../model/nll";
+import { ConfigError } from "../errors";
+import { LmTrainer } from "./lm-step";
 import type { Params } from "../model/params";
 import type { TextTokenizer } from "../model/tokenizer";
 import { imagePatches } from "../model/vision";
 import { padLength } from "./grpo-step";
-import { adamw, initAdamW } from "./optim";
 import { Rng } from "./runs";
 import { cosineWithWarmup } from "./schedule";
 
@@ -46,6 +45,8 @@ export interface TeacherForcedOptions {
   maxTargetTokens: number;
   padMultiple: number;
   weightDecay?: number;
+  /** "cosine" (default: to 10% after a 5% warm-up) or "constant" (the format warm-up's, as before). */
+  schedule?: "cosine" | "constant";
   onStep?: (step: number, loss: number) => void;
   signal?: AbortSignal;
 }
@@ -98,10 +99,8 @@ export async function encodeExample(ex: TeacherForcedExample, tok: TextTokenizer
 
 /** Runs the steps; consumes `params` and returns the trained ones (optimizer state is dropped). */
 export async function teacherForcedSteps(params: Params, mc: ModelConfig, tok: TextTokenizer, examples: TeacherForcedExample[], o: TeacherForcedOptions): Promise<{ params: Params; losses: number[] }> {
-  if (examples.length === 0) throw Object.assign(new Error("teacherForcedSteps: no examples"), { name: "ConfigError" });
-  const nll = new NllGradients(mc);
-  const opt = adamw({ lr: o.lr, weightDecay: o.weightDecay ?? 0.01, maxGradNorm: 1.0 });
-  let state = initAdamW(params);
+  if (examples.length === 0) throw new ConfigError("teacherForcedSteps: no examples");
+  const trainer = new LmTrainer(params, mc, { lr: o.lr, weightDecay: o.weightDecay ?? 0.01, maxGradNorm: 1.0 });
   const rng = new Rng(o.seed ^ 0x7ea0);
   const sched = { peak: o.lr, warmupSteps: Math.ceil(0.05 * o.steps), totalSteps: o.steps, minRatio: 0.1 };
   const losses: number[] = [];
@@ -116,24 +115,16 @@ export async function teacherForcedSteps(params: Params, mc: ModelConfig, tok: T
       const seqs: EncodedExample[] = [];
       for (let r = 0; r < o.batchRows; r++) seqs.push(await encodeExample(next(), tok, mc, o));
       const T = padLength(Math.max(...seqs.map((q) => q.ids.length)), o.padMultiple, mc.maxSeq);
-      const b = buildBatch(seqs, mc, { pad: "right", length: T, padId: tok.ids.pad, imageTokenId: tok.ids.image });
-      const mask = lossMaskFrom(seqs, T, seqs.map((q) => q.promptLength));
-      const m = (await mask.data()) as Float32Array;
+      const batch = buildHostBatch(seqs, mc, { pad: "right", length: T, padId: tok.ids.pad, imageTokenId: tok.ids.image });
+      const mask = lossMask(seqs, T, seqs.map((q) => q.promptLength));
       // Unscored target tokens: position t predicts ids[t + 1].
-      seqs.forEach((q, row) => q.scored.forEach((w, j) => { if (!w) m[row * T + q.promptLength + j - 1] = 0; }));
-      const [loss, grads] = await nll.valueAndGrad(params, b.inputs, b.targets, np.array(m).reshape([seqs.length, T]), "mean");
-      const r = opt.step(params, grads, state, cosineWithWarmup(s, sched));
-      params = r.params;
-      state = r.state;
-      r.gradNorm.dispose();
+      seqs.forEach((q, row) => q.scored.forEach((w, j) => { if (!w) mask[row * T + q.promptLength + j - 1] = 0; }));
+      const { loss } = await trainer.step({ batch, mask }, o.schedule === "constant" ? o.lr : cosineWithWarmup(s, sched));
       losses.push(loss);
       o.onStep?.(s + 1, loss);
     }
   } finally {
-    nll.dispose();
-    opt.dispose();
-    tree.dispose(state.m);
-    tree.dispose(state.v);
+    trainer.dispose();
   }
-  return { params, losses };
+  return { params: trainer.params, losses };
 }

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Item } from "../../src/data/item";
-import { itemHash } from "../../src/eval/harness";
+import { itemHash } from "../../src/data/item";
 
 export type Fault = "500" | "429" | "drop" | "drop-mid-body" | "malformed" | "slow" | "not-completion";
 

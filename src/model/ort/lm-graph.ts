@@ -12,7 +12,8 @@
  *   weights = -mask / tokens this is the masked-mean NLL (pretraining, SFT); GRPO passes its
  *   loss's gradient with respect to logp (a chain rule through the per-token log-probs).
  * - "prefill": keys/values of every layer [B, H, T, hd] and the last position's logits [B, V].
- * - "decode": one token per row against a fixed-size cache [B, H, S, hd] (sampler.ts).
+ * - "decode": one token per row against a cache [B, H, S, hd] of any length S (ort/engine.ts
+ *   feeds only the part filled so far, rounded up to a chunk).
  * Input and parameter names are the checkpoint's dotted names (params.ts paramShapes).
  */
 import { GraphBuilder, type Dim } from "./onnx";
@@ -292,8 +293,8 @@ export function buildLmGraph(c: ModelConfig, kind: Exclude<LmGraphKind, "decode"
 }
 
 /**
- * One decoding step: token [B] at position p (tables [1, hd/2]) attends over a fixed cache
- * [B, H, S, hd] per layer (pastMask [B, S]: 1 for keys to attend to) and over itself. Outputs
+ * One decoding step: token [B] at position p (tables [1, hd/2]) attends over a cache
+ * [B, H, S, hd] per layer, S symbolic (pastMask [B, S]: 1 for keys to attend to) and over itself. Outputs
  * logits [B, V] and the token's rotated key and value per layer [B, H, 1, hd], which the caller
  * writes into the cache at position p.
  */
@@ -301,25 +302,26 @@ export function buildDecodeGraph(c: ModelConfig): Uint8Array {
   const H = c.nHeads;
   const d = c.dModel;
   const hd = d / H;
-  const S = c.maxSeq;
   const g = new GraphBuilder("lm_decode");
   const cx: Ctx = { g, c, H, hd, d };
   declareParams(cx);
   const token = g.input("token", "int32", ["B"]);
   const t: Tables = { cos: g.input("cos", "float32", [1, hd / 2]), sin: g.input("sin", "float32", [1, hd / 2]) };
-  const pastMask = g.input("pastMask", "float32", ["B", S]);
+  const pastMask = g.input("pastMask", "float32", ["B", "S"]);
   const bias = g.op("Unsqueeze", [g.op("Mul", [g.op("Sub", [pastMask, g.scalar(1)]), g.scalar(NEG)]), g.ints([1, 2])]); // [B,1,1,S]
   let x = g.op("Gather", ["embed", g.op("Unsqueeze", [g.op("Cast", [token], { to: 7 }), g.ints([1])])], { axis: 0 }); // [B,1,d]
   const alpha = 1 / Math.sqrt(hd);
   for (let l = 0; l < c.nLayers; l++) {
-    const pk = g.input(`pastK.${l}`, "float32", ["B", H, S, hd]);
-    const pv = g.input(`pastV.${l}`, "float32", ["B", H, S, hd]);
+    const pk = g.input(`pastK.${l}`, "float32", ["B", H, "S", hd]);
+    const pv = g.input(`pastV.${l}`, "float32", ["B", H, "S", hd]);
     // One softmax over [past keys, own key]: exact, without writing the cache inside the graph.
     const b = block(cx, l, x, t, (q, k, v) => {
       const sPast = g.op("Add", [g.op("FusedMatMul", [q, pk], { transB: 1, alpha: { float: alpha } }, MS), bias]);
       const sSelf = g.op("Mul", [g.op("ReduceSum", [g.op("Mul", [q, k]), g.ints([-1])], { keepdims: 1 }), g.scalar(alpha)]);
       const probs = g.op("Softmax", [g.op("Concat", [sPast, sSelf], { axis: 3 })], { axis: -1 });
-      const [pPast, pSelf] = g.opN("Split", [probs, g.ints([S, 1])], 2, { axis: 3 });
+      // The last column is the token's own key; everything before it the cache's S positions.
+      const pPast = g.op("Slice", [probs, g.ints([0]), g.ints([-1]), g.ints([3])]);
+      const pSelf = g.op("Slice", [probs, g.ints([-1]), g.ints([2 ** 31 - 1]), g.ints([3])]);
       return { att: g.op("Add", [g.op("MatMul", [pPast, pv]), g.op("Mul", [pSelf, v])]) };
     });
     g.output(b.k, `k.${l}`, "float32", ["B", H, 1, hd]);

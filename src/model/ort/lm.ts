@@ -1,54 +1,20 @@
 /**
  * The embedded model's heavy passes on onnxruntime: per-token log-probs, the gradient of a
- * weighted sum of them (training), prefill and one decoding step (sampling). Parameters stay a
- * jax-js tree everywhere else in the project (optimizer, checkpoints); they are copied in per
- * call (~22 MB for the reference model, milliseconds) and gradients copied back as a tree.
+ * weighted sum of them (training), prefill and one decoding step (sampling); engine.ts puts them
+ * behind the engine interface. Parameters stay a jax-js tree everywhere else in the project
+ * (optimizer, checkpoints); they are copied in once per tree (~22 MB for the reference model,
+ * milliseconds) and gradients copied back as a tree.
  */
 import { numpy as np } from "../jax";
 import { patchDim, type ModelConfig } from "../config";
 import { namedParams, paramsFromNamed, type Params } from "../params";
-import type { ModelInputs } from "../transformer";
+import type { HostBatch } from "../batch";
 import { scatterAddRows } from "../grad";
 import { buildDecodeGraph, buildLmGraph, type LmGraphKind } from "./lm-graph";
-import { chooseOrt, createSession, type OrtModule, type OrtSession, type OrtTensor } from "./runtime";
+import { createSession, type OrtModule, type OrtSession, type OrtTensor } from "./runtime";
 
-/** ModelInputs as plain typed arrays (batch.ts builds them; readInputs reads them back). */
-export interface HostInputs {
-  B: number;
-  T: number;
-  tokens: Int32Array;
-  patches: Float32Array;
-  patchRows: number;
-  imageIndex: Int32Array;
-  isImage: Float32Array;
-  keyMask: Float32Array;
-  cos: Float32Array;
-  sin: Float32Array;
-}
-
-/** Read (and consume) the engine arrays of a batch. */
-export async function readInputs(inp: ModelInputs): Promise<HostInputs> {
-  const [B, T] = inp.tokens.shape;
-  const patchRows = inp.patches.shape[0];
-  if (inp.tokEmb) inp.tokEmb.dispose();
-  return {
-    B,
-    T,
-    patchRows,
-    tokens: new Int32Array((await inp.tokens.data()) as Int32Array),
-    patches: new Float32Array((await inp.patches.data()) as Float32Array),
-    imageIndex: new Int32Array((await inp.imageIndex.data()) as Int32Array),
-    isImage: new Float32Array((await inp.isImage.data()) as Float32Array),
-    keyMask: new Float32Array((await inp.keyMask.data()) as Float32Array),
-    cos: new Float32Array((await inp.cos.data()) as Float32Array),
-    sin: new Float32Array((await inp.sin.data()) as Float32Array),
-  };
-}
-
-/** Read (and consume) a batch's int32 targets. */
-export async function readTargets(targets: np.Array): Promise<Int32Array> {
-  return new Int32Array((await targets.data()) as Int32Array);
-}
+/** The input arrays of a batch (batch.ts HostBatch without targets). */
+export type HostInputs = Omit<HostBatch, "targets" | "length">;
 
 export type ParamFeeds = Record<string, OrtTensor>;
 
@@ -155,13 +121,13 @@ export class OrtLm {
     };
   }
 
-  /** One step (see lm-graph.ts buildDecodeGraph): caches [B, H, S, hd] per layer, pastMask [B, S]. */
+  /** One step (see lm-graph.ts buildDecodeGraph): caches [B, H, S, hd] per layer, pastMask [B, S], any S. */
   async decode(pf: ParamFeeds, token: Int32Array, cos: Float32Array, sin: Float32Array, pastK: Float32Array[], pastV: Float32Array[], pastMask: Float32Array): Promise<{ logits: Float32Array; k: Float32Array[]; v: Float32Array[] }> {
     const c = this.config;
     const B = token.length;
     const H = c.nHeads;
     const hd = c.dModel / H;
-    const S = c.maxSeq;
+    const S = pastMask.length / B;
     const feeds: Record<string, OrtTensor> = { ...pf, token: this.i32(token, [B]), cos: this.f32(cos, [1, hd / 2]), sin: this.f32(sin, [1, hd / 2]), pastMask: this.f32(pastMask, [B, S]) };
     for (let l = 0; l < c.nLayers; l++) {
       feeds[`pastK.${l}`] = this.f32(pastK[l], [B, H, S, hd]);
@@ -180,27 +146,5 @@ export class OrtLm {
     const all = [...this.sessions.values()];
     this.sessions.clear();
     for (const s of all) await (await s).release();
-  }
-}
-
-/**
- * The OrtLm a component (trainer, sampler, scorer) uses, made on first use once runtime.ts has
- * chosen the engine: null where jax-js runs the passes.
- */
-export class LazyOrtLm {
-  private lm: Promise<OrtLm | null> | null = null;
-
-  constructor(readonly config: ModelConfig) {}
-
-  get(): Promise<OrtLm | null> {
-    if (!this.lm) this.lm = chooseOrt().then((m) => (m ? new OrtLm(m, this.config) : null));
-    return this.lm;
-  }
-
-  /** Releases the sessions (in the background); a later get() starts again. */
-  dispose(): void {
-    const lm = this.lm;
-    this.lm = null;
-    if (lm) void lm.then((x) => x?.dispose());
   }
 }

@@ -10,6 +10,7 @@
  * type-checks (and tslab compiles it) on machines where the optional package is absent.
  */
 import { availableParallelism, cpus } from "node:os";
+import { ConfigError } from "../../errors";
 
 export interface OrtTensor {
   readonly data: unknown;
@@ -34,9 +35,7 @@ let loadError = "";
 function requested(): "auto" | EngineName {
   const v = (process.env.MEDVLTHINKER_ENGINE ?? "auto").toLowerCase();
   if (v !== "auto" && v !== "jax" && v !== "ort") {
-    const e = new Error(`MEDVLTHINKER_ENGINE='${v}': expected auto, jax or ort`);
-    e.name = "ConfigError";
-    throw e;
+    throw new ConfigError(`MEDVLTHINKER_ENGINE='${v}': expected auto, jax or ort`);
   }
   return v;
 }
@@ -66,9 +65,7 @@ export async function chooseOrt(): Promise<OrtModule | null> {
   if (want === "jax") return null;
   const ort = await loadOrt();
   if (!ort && want === "ort") {
-    const e = new Error(`MEDVLTHINKER_ENGINE=ort but onnxruntime-node cannot be loaded (${loadError || "not installed"}); run npm ci, or set MEDVLTHINKER_ENGINE=jax`);
-    e.name = "ConfigError";
-    throw e;
+    throw new ConfigError(`MEDVLTHINKER_ENGINE=ort but onnxruntime-node cannot be loaded (${loadError || "not installed"}); run npm ci, or set MEDVLTHINKER_ENGINE=jax`);
   }
   return ort;
 }

@@ -11,6 +11,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { dataRoot } from "../paths";
+import { ConfigError } from "../errors";
 
 export type CorpusPreset = "train" | "all";
 
@@ -65,9 +66,7 @@ function benchmarkDocs(root: string): Document[] {
 
 export function loadCorpus(preset: CorpusPreset = "train", root = dataRoot()): Document[] {
   if (preset !== "train" && preset !== "all") {
-    const e = new Error(`unknown corpus preset '${preset}' (train, all)`);
-    e.name = "ConfigError";
-    throw e;
+    throw new ConfigError(`unknown corpus preset '${preset}' (train, all)`);
   }
   const docs = trainDocs(root);
   return preset === "all" ? [...docs, ...benchmarkDocs(root)] : docs;

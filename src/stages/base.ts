@@ -11,9 +11,12 @@ import { join, resolve } from "node:path";
 import { REPO_ROOT } from "../paths";
 import { withLock } from "../dir-lock";
 import { createProgress } from "../viz/progress";
-import { sizeConfig, type ModelConfig } from "./config";
-import { EmbeddedModel } from "./model";
+import { ALIGN_DEFAULTS, alignmentData, type AlignOptions } from "../train/align";
+import { teacherForcedSteps } from "../train/teacher-forced";
+import { sizeConfig, type ModelConfig } from "../model/config";
+import { EmbeddedModel } from "../model/model";
 import { PRETRAIN_DEFAULTS, pretrain, type PretrainOptions } from "./pretrain";
+import { ConfigError } from "../errors";
 
 export interface BaseModelOptions {
   /** Model size (tiny, workshop, small, reference); smoke mode forces tiny. Default workshop. */
@@ -27,7 +30,7 @@ export interface BaseModelOptions {
   /** Show a progress bar while warming up (default true). */
   progress?: boolean;
   /** Override alignment options (steps, lr, ...); `false`: no alignment (a text-only base). */
-  align?: Partial<import("../train/align").AlignOptions> | false;
+  align?: Partial<AlignOptions> | false;
 }
 
 export function isSmoke(): boolean {
@@ -79,9 +82,6 @@ export async function ensureBaseModel(o: BaseModelOptions = {}): Promise<Embedde
   // The alignment stage on a finished language warm-up; saved with info.align, atomically.
   const alignStage = async (m: EmbeddedModel): Promise<EmbeddedModel> => {
     if (o.align === false) return m;
-    // Imported here: train/ depends on model/, not the other way round at load time.
-    const { ALIGN_DEFAULTS, alignmentData } = await import("../train/align");
-    const { teacherForcedSteps } = await import("../train/teacher-forced");
     const a = { ...ALIGN_DEFAULTS[smoke ? "smoke" : "full"], ...o.align };
     const data = await alignmentData();
     const bar = o.progress === false ? null : createProgress({ total: a.steps, label: `vision-language alignment of the ${size} base model` });
@@ -109,7 +109,7 @@ export async function ensureBaseModel(o: BaseModelOptions = {}): Promise<Embedde
       mkdirSync(dir, { recursive: true });
     }
     const d = PRETRAIN_DEFAULTS[size];
-    if (!d) throw Object.assign(new Error(`ensureBaseModel: unknown size '${size}' (${Object.keys(PRETRAIN_DEFAULTS).join(", ")})`), { name: "ConfigError" });
+    if (!d) throw new ConfigError(`ensureBaseModel: unknown size '${size}' (${Object.keys(PRETRAIN_DEFAULTS).join(", ")})`);
     const opts: PretrainOptions = { ...d, ...(smoke ? { steps: 12, evalEvery: 6, tokenizerChars: 200_000 } : {}), ...o.pretrain, size, out: dir };
     const bar = o.progress === false ? null : createProgress({ total: opts.steps, label: `warm-up of the ${size} base model` });
     const userLog = opts.onLog;

@@ -7,18 +7,19 @@
  */
 import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { numpy as np } from "./jax";
-import { sizeConfig, type ModelConfig } from "./config";
-import { initParams, makeRng } from "./params";
-import { TextTokenizer } from "./tokenizer";
+import { imageTokens, patchDim, sizeConfig, type ModelConfig } from "../model/config";
+import type { HostBatch } from "../model/batch";
+import { initParams, makeRng } from "../model/params";
+import { TextTokenizer } from "../model/tokenizer";
 import { loadCorpus, type CorpusPreset, type Document } from "./corpus";
-import { LmTrainer } from "./trainstep";
+import { LmTrainer, type MicroBatch } from "../train/lm-step";
 import { cosineWithWarmup, warmupSteps } from "../train/schedule";
-import { initEngine } from "./engine";
-import { saveCheckpoint } from "./checkpoint";
-import { EmbeddedModel } from "./model";
+import { initEngine } from "../model/engine";
+import { saveCheckpoint } from "../model/checkpoint";
+import { EmbeddedModel } from "../model/model";
 import { writeFileAtomic } from "../atomic";
-import { ropeTables } from "./transformer";
+import { ropeTables } from "../model/transformer";
+import { ConfigError } from "../errors";
 
 export interface PretrainOptions {
   size: string;
@@ -66,24 +67,25 @@ function windowBatch(stream: Int32Array, B: number, T: number, rng: ReturnType<t
   return lmInputs(tokens, targets, B, T, c);
 }
 
-/** Text-only inputs for a full window (no padding, every target scored). */
-export function lmInputs(tokens: Int32Array, targets: Int32Array, B: number, T: number, c: ModelConfig) {
-  const half = c.dModel / c.nHeads / 2;
-  const nImg = B * c.maxImages * (c.imageSize / c.patchSize) ** 2;
+/** Text-only host batch of full windows (no padding, every target scored). */
+export function lmInputs(tokens: Int32Array, targets: Int32Array, B: number, T: number, c: ModelConfig): MicroBatch {
+  const patchRows = B * imageTokens(c) * c.maxImages;
   const { cos, sin } = ropeTables(c, Array.from({ length: T }, (_, i) => i));
-  return {
-    inputs: {
-      tokens: np.array(tokens, { dtype: np.int32 }).reshape([B, T]),
-      patches: np.zeros([nImg, c.patchSize * c.patchSize * 3]),
-      imageIndex: np.zeros([B, T], { dtype: np.int32 }),
-      isImage: np.zeros([B, T, 1]),
-      keyMask: np.ones([B, T]),
-      cos: np.array(cos).reshape([T, half]),
-      sin: np.array(sin).reshape([T, half]),
-    },
-    targets: np.array(targets, { dtype: np.int32 }).reshape([B, T]),
-    mask: np.ones([B, T]),
+  const batch: HostBatch = {
+    B,
+    T,
+    tokens,
+    targets,
+    patches: new Float32Array(patchRows * patchDim(c)),
+    patchRows,
+    imageIndex: new Int32Array(B * T),
+    isImage: new Float32Array(B * T),
+    keyMask: new Float32Array(B * T).fill(1),
+    cos,
+    sin,
+    length: new Array<number>(B).fill(T),
   };
+  return { batch, mask: new Float32Array(B * T).fill(1) };
 }
 
 export interface PretrainResult {
@@ -118,7 +120,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     tok = TextTokenizer.fit(sample, base.vocabSize);
   }
   const config = sizeConfig(o.size, { ...o.overrides, vocabSize: tok.vocabSize });
-  if (o.seqLen > config.maxSeq) throw Object.assign(new Error(`seqLen ${o.seqLen} exceeds the context ${config.maxSeq}`), { name: "ConfigError" });
+  if (o.seqLen > config.maxSeq) throw new ConfigError(`seqLen ${o.seqLen} exceeds the context ${config.maxSeq}`);
   const toStream = (ds: Document[]) => {
     const ids: number[] = [];
     for (const d of ds) {
@@ -148,7 +150,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     const k = 4;
     for (let i = 0; i < k; i++) {
       const b = windowBatch(heldStream, o.batchSize, o.seqLen, heldRng, tok!.ids.pad, config);
-      s += await trainer.evalLoss(b.inputs, b.targets, b.mask);
+      s += await trainer.evalLoss(b);
     }
     return s / k;
   };
@@ -164,7 +166,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
     const lr = cosineWithWarmup(step + 1, sched);
     const b = windowBatch(stream, o.batchSize, o.seqLen, rng, tok.ids.pad, config);
     const ts = performance.now();
-    const r = await trainer.step(b.inputs, b.targets, b.mask, lr);
+    const r = await trainer.step(b, lr);
     tokens += o.batchSize * o.seqLen;
     lastLoss = r.loss;
     const m: Record<string, number> = {

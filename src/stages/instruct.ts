@@ -20,22 +20,24 @@
  */
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { checkpointFingerprint } from "./fingerprint";
+import { checkpointFingerprint } from "../model/fingerprint";
 import { REPO_ROOT } from "../paths";
 import { withLock } from "../dir-lock";
 import { createProgress } from "../viz/progress";
 import type { Item } from "../data/item";
 import { buildPrompt, sftTarget } from "../prompt";
-import type { TeacherForcedExample, TeacherForcedOptions } from "../train/teacher-forced";
+import { teacherForcedSteps, type TeacherForcedExample, type TeacherForcedOptions } from "../train/teacher-forced";
+import { loadGrpoItems } from "../train/grpo-data";
 import { baseModelDir, ensureBaseModel, isSmoke, type BaseModelOptions } from "./base";
-import { EmbeddedModel } from "./model";
+import { EmbeddedModel } from "../model/model";
+import { ConfigError } from "../errors";
 
 /** Warm-up settings (teacher-forced steps; prompts within the 256 positions the base trained on). */
 export type InstructWarmup = Omit<TeacherForcedOptions, "onStep" | "signal">;
 
 export const INSTRUCT_DEFAULTS: Record<"smoke" | "full", InstructWarmup> = {
-  smoke: { steps: 40, lr: 1e-2, batchRows: 8, seed: 42, maxTargetTokens: 12, maxPromptTokens: 48, padMultiple: 16 },
-  full: { steps: 60, lr: 2e-3, batchRows: 8, seed: 42, maxTargetTokens: 24, maxPromptTokens: 224, padMultiple: 32 },
+  smoke: { steps: 40, lr: 1e-2, batchRows: 8, seed: 42, maxTargetTokens: 12, maxPromptTokens: 48, padMultiple: 16, schedule: "constant" },
+  full: { steps: 60, lr: 2e-3, batchRows: 8, seed: 42, maxTargetTokens: 24, maxPromptTokens: 224, padMultiple: 32, schedule: "constant" },
 };
 
 /** Training sources of the warm-up prompts (closed questions of their train splits). */
@@ -128,13 +130,10 @@ export async function ensureInstructModel(o: InstructModelOptions = {}): Promise
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir, { recursive: true });
     }
-    // Imported here: train/ depends on model/, not the other way round at load time.
-    const { loadGrpoItems } = await import("../train/grpo-data");
-    const { teacherForcedSteps } = await import("../train/teacher-forced");
     const w: InstructWarmup = { ...INSTRUCT_DEFAULTS[smoke ? "smoke" : "full"], ...o.warmup };
     const sources = o.sources ?? INSTRUCT_SOURCES;
     const { items, report } = await loadGrpoItems({ sources, root: o.dataRoot, excludeEval: INSTRUCT_EXCLUDE, limit: o.limit ?? null, realNewline: false });
-    if (items.length === 0) throw Object.assign(new Error(`ensureInstructModel: no closed training items in ${sources.join(", ")}`), { name: "ConfigError" });
+    if (items.length === 0) throw new ConfigError(`ensureInstructModel: no closed training items in ${sources.join(", ")}`);
     const bar = o.progress === false ? null : createProgress({ total: w.steps, label: `format warm-up of the ${size} instruct model` });
     const t0 = Date.now();
     const r = await teacherForcedSteps(base.params, base.config, base.tokenizer, instructExamples(items), { ...w, onStep: (_s, loss) => bar?.tick(1, `loss ${loss.toFixed(3)}`) });

@@ -1,0 +1,48 @@
+/**
+ * Choosing the engine (lm-engine.ts): onnxruntime where it loads, unless MEDVLTHINKER_ENGINE says
+ * "jax" (ort/runtime.ts). Components hold a LazyEngine and choose at first use.
+ */
+import type { ModelConfig } from "./config";
+import type { LmEngine } from "./lm-engine";
+import { chooseOrt } from "./ort/runtime";
+import { JaxLm } from "./jax-lm";
+import { OrtEngine } from "./ort/engine";
+
+/** The engine MEDVLTHINKER_ENGINE chooses (onnxruntime where it loads, unless "jax"). */
+export async function createEngine(config: ModelConfig): Promise<LmEngine> {
+  const ort = await chooseOrt();
+  return ort ? new OrtEngine(ort, config) : new JaxLm(config);
+}
+
+/**
+ * The engine a component (trainer, sampler, scorer) uses, chosen at its first use; `jax()` gives
+ * the jax-js engine whatever the choice (tests compare the two; eager decoding).
+ */
+export class LazyEngine {
+  private chosen: Promise<LmEngine> | null = null;
+  private jaxLm: JaxLm | null = null;
+
+  constructor(readonly config: ModelConfig) {}
+
+  get(): Promise<LmEngine> {
+    if (!this.chosen) this.chosen = createEngine(this.config);
+    return this.chosen;
+  }
+
+  /** The jax-js engine (the chosen one when that is jax-js). */
+  async jax(): Promise<LmEngine> {
+    const e = await this.get();
+    if (e instanceof JaxLm) return e;
+    if (!this.jaxLm) this.jaxLm = new JaxLm(this.config);
+    return this.jaxLm;
+  }
+
+  /** Releases compiled functions and sessions; a later get() chooses again. */
+  dispose(): void {
+    const e = this.chosen;
+    this.chosen = null;
+    if (e) void e.then((x) => x.dispose());
+    this.jaxLm?.dispose();
+    this.jaxLm = null;
+  }
+}
