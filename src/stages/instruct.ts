@@ -40,17 +40,26 @@ export const INSTRUCT_DEFAULTS: Record<"smoke" | "full", InstructWarmup> = {
   full: { steps: 60, lr: 2e-3, batchRows: 8, seed: 42, maxTargetTokens: 24, maxPromptTokens: 224, padMultiple: 32, schedule: "constant" },
 };
 
+/** Names the warm-up's target scheme in the checkpoint info (a new scheme rebuilds cached models). */
+export const INSTRUCT_METHOD = "letter-balanced, grouped";
+
+function warmupOf(o: InstructModelOptions, smoke: boolean): InstructWarmup {
+  return { ...INSTRUCT_DEFAULTS[smoke ? "smoke" : "full"], ...o.warmup };
+}
+
 /** Training sources of the warm-up prompts (closed questions of their train splits). */
 export const INSTRUCT_SOURCES = ["huatuo-o1", "pubmedqa-train", "vqa-rad", "slake-train"];
 
 /**
  * Letter-balanced warm-up examples: each item once per option letter, the target naming that
- * letter with empty thinking. Over a pass every letter of an item is the target equally often, so
- * the warm-up pulls towards a uniform choice among the item's options (the cross-entropy to the
- * uniform distribution), never towards a letter.
+ * letter with empty thinking, all of an item's letters in the same batch (one group). Every step's
+ * letter loss is then the cross-entropy to the uniform distribution over each item's options: it
+ * pulls towards no letter, with none of the step-to-step drift a random letter per item leaves (the
+ * workshop instruct model made with random letters per row still preferred B on yes/no prompts, and
+ * the pass-rate filter then kept SLAKE items keyed A almost only: 28 of 30).
  */
 export function instructExamples(items: Item[]): TeacherForcedExample[] {
-  return items.flatMap((it) => Object.keys(it.options).map((L) => ({ prompt: buildPrompt(it), images: it.images, target: sftTarget("", L) })));
+  return items.flatMap((it, i) => Object.keys(it.options).map((L) => ({ prompt: buildPrompt(it), images: it.images, target: sftTarget("", L), group: i })));
 }
 /** Evaluation sets whose items never serve as warm-up prompts. */
 export const INSTRUCT_EXCLUDE = ["medqa", "medmcqa", "mmlu-med", "medxpertqa-text", "pubmedqa", "vqa-rad", "slake", "medxpertqa-mm"];
@@ -106,7 +115,8 @@ export async function ensureInstructModel(o: InstructModelOptions = {}): Promise
   const loadFresh = async (): Promise<EmbeddedModel | null> => {
     if (!ready()) return null;
     const m = await EmbeddedModel.load(ck);
-    if (m.info.stage === "instruct" && m.info.base_fingerprint === baseFp) return m;
+    // Same base, same warm-up method and settings: a changed warm-up rebuilds it too.
+    if (m.info.stage === "instruct" && m.info.base_fingerprint === baseFp && m.info.method === INSTRUCT_METHOD && JSON.stringify(m.info.warmup) === JSON.stringify(warmupOf(o, smoke))) return m;
     m.dispose();
     return null;
   };
@@ -124,13 +134,13 @@ export async function ensureInstructModel(o: InstructModelOptions = {}): Promise
     }
     if (ready()) {
       const old = await EmbeddedModel.load(ck);
-      const why = old.info.stage !== "instruct" ? "an unfinished build" : `base ${String(old.info.base_fingerprint)} -> ${baseFp}`;
+      const why = old.info.stage !== "instruct" ? "an unfinished build" : old.info.base_fingerprint !== baseFp ? `base ${String(old.info.base_fingerprint)} -> ${baseFp}` : "the warm-up changed";
       old.dispose();
       log(`instruct model in ${dir} is out of date (${why}); rebuilding`);
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir, { recursive: true });
     }
-    const w: InstructWarmup = { ...INSTRUCT_DEFAULTS[smoke ? "smoke" : "full"], ...o.warmup };
+    const w: InstructWarmup = warmupOf(o, smoke);
     const sources = o.sources ?? INSTRUCT_SOURCES;
     const { items, report } = await loadGrpoItems({ sources, root: o.dataRoot, excludeEval: INSTRUCT_EXCLUDE, limit: o.limit ?? null, realNewline: false });
     if (items.length === 0) throw new ConfigError(`ensureInstructModel: no closed training items in ${sources.join(", ")}`);
@@ -151,6 +161,7 @@ export async function ensureInstructModel(o: InstructModelOptions = {}): Promise
       base_fingerprint: baseFp,
       base_dir: baseModelDir(baseOpts),
       warmup: w,
+      method: INSTRUCT_METHOD,
       sources,
       prompts: items.length,
       first_loss: r.losses[0],

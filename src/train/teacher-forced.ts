@@ -26,6 +26,8 @@ export interface TeacherForcedExample {
   images: ImageRef[] | null;
   /** The assistant turn; the end token is appended and scored. */
   target: string;
+  /** Examples with the same group are always in the same batch (the letter-balanced warm-up's letters of one item). */
+  group?: number;
   /**
    * Score only the target tokens from this character on (default 0: all of them). The format
    * warm-up scores its tags but not the letter, so that it teaches no letter preference.
@@ -104,16 +106,30 @@ export async function teacherForcedSteps(params: Params, mc: ModelConfig, tok: T
   const rng = new Rng(o.seed ^ 0x7ea0);
   const sched = { peak: o.lr, warmupSteps: Math.ceil(0.05 * o.steps), totalSteps: o.steps, minRatio: 0.1 };
   const losses: number[] = [];
+  // Shuffled epochs of groups (an example without a group is its own group); a batch takes whole
+  // groups until it has batchRows rows, so it may run over by the last group's size.
+  const groups = new Map<number | string, TeacherForcedExample[]>();
+  examples.forEach((ex, i) => {
+    const k = ex.group ?? `#${i}`;
+    const g = groups.get(k);
+    if (g) g.push(ex);
+    else groups.set(k, [ex]);
+  });
+  const all = [...groups.values()];
   let order: number[] = [];
-  const next = () => {
-    if (order.length === 0) order = rng.shuffle(examples.map((_, i) => i));
-    return examples[order.pop()!];
+  const nextBatch = (): TeacherForcedExample[] => {
+    const out: TeacherForcedExample[] = [];
+    while (out.length < o.batchRows) {
+      if (order.length === 0) order = rng.shuffle(all.map((_, i) => i));
+      out.push(...all[order.pop()!]);
+    }
+    return out;
   };
   try {
     for (let s = 0; s < o.steps; s++) {
       o.signal?.throwIfAborted();
       const seqs: EncodedExample[] = [];
-      for (let r = 0; r < o.batchRows; r++) seqs.push(await encodeExample(next(), tok, mc, o));
+      for (const ex of nextBatch()) seqs.push(await encodeExample(ex, tok, mc, o));
       const T = padLength(Math.max(...seqs.map((q) => q.ids.length)), o.padMultiple, mc.maxSeq);
       const batch = buildHostBatch(seqs, mc, { pad: "right", length: T, padId: tok.ids.pad, imageTokenId: tok.ids.image });
       const mask = lossMask(seqs, T, seqs.map((q) => q.promptLength));
