@@ -36,6 +36,11 @@ test("smoke ablation: seven rows from one instruct model, blind runs, p-values, 
       }
       assert.equal(row.benchmarks.medqa.blind_accuracy, null);
     }
+    // Each pool has its own curated set.
+    assert.notEqual(onDisk.pools.text.curatedFile, onDisk.pools["image-text"].curatedFile);
+    const rlData = (name: string) => (JSON.parse(readFileSync(join(onDisk.rows.find((x) => x.name === name)!.checkpoint, "..", "..", "config.json"), "utf8")) as { data: { sources: string[] } }).data.sources[0];
+    assert.equal(rlData("RL(text)"), onDisk.pools.text.curatedFile);
+    assert.equal(rlData("RL(image-text)"), onDisk.pools["image-text"].curatedFile);
     // Every row starts from the instruct model; the two-stage rows from their first stage.
     const initOf = (name: string) => {
       const ck = onDisk.rows.find((x) => x.name === name)!.checkpoint;

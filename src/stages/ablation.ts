@@ -96,7 +96,8 @@ const WORKSHOP: AblationPreset = {
   rlPromptsPerStep: 8,
   rlN: 8,
   rlLr: 1e-4,
-  maxTokens: 16,
+  // Room for a short trace before the answer (the SFT rows write one; the others stop after ~10 tokens).
+  maxTokens: 96,
   imageBenchmarks: ["slake", "vqa-rad"],
   sampledBenchmarks: ["medxpertqa-mm", "medqa", "pubmedqa"],
   sampleItems: 64,
@@ -267,7 +268,8 @@ export async function runAblation(presetName: AblationPresetName, opts: Ablation
       const items = seededSample(pool.items, p.curateItems, 42);
       const policy = new EmbeddedPolicy(await EmbeddedModel.load(instruct), { name: `ablation-instruct-${instructFp}`, batchSize: 16 });
       const r = await curate(
-        { data: [name], k: p.k, out: join(stages, "curate"), sampling: { temperature: 1, max_tokens: p.curateMaxTokens, seed: 42 }, concurrency: 1, batchSize: 4 },
+        // One folder per pool: a curation run folder is named by the policy and sampling, not the data.
+        { data: [name], k: p.k, out: join(stages, "curate", name), sampling: { temperature: 1, max_tokens: p.curateMaxTokens, seed: 42 }, concurrency: 1, batchSize: 4 },
         policy,
         { sources: [{ id: name, items, indices: items.map((_, i) => i) }], progress: opts.progress, log },
       );
