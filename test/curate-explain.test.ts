@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, utimesSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { binomialPmf, expectedGuessHistogram, GuessPolicy } from "../src/curate/baselines";
 import { curate } from "../src/curate/curate";
-import { curationRows, findCuratedSet, keepReason, keptBySource } from "../src/curate/explain";
+import { curationRows, curationRunRow, findCuratedSet, grpoCuratedPlan, keepReason, keptBySource, newestCurationRun } from "../src/curate/explain";
 import { makeDatasets } from "./helpers/fake-openai-server";
 import { builtPassCount, FakePassPolicy } from "./helpers/curate-fakes";
 
@@ -85,4 +85,20 @@ describe("explaining the selection", () => {
     assert.equal(findCuratedSet(out), r.files.curatedParquet);
     assert.equal(findCuratedSet(out, { nonEmpty: false }), none.files.curatedParquet);
   });
+});
+
+test("grpoCuratedPlan: a curated set with a step's prompts is cycled to the preset's steps; a smaller one is not used", () => {
+  const dir = mkdtempSync(join(tmpdir(), "curated-plan-"));
+  const run = join(dir, "embedded-x-1");
+  mkdirSync(run);
+  writeFileSync(join(run, "summary.json"), JSON.stringify({ k: 4, scored: 12, curated: 10 }));
+  writeFileSync(join(run, "results.jsonl"), [{ format: true, correct: true }, { format: true, correct: false }, { format: false, correct: false }, { format: true, correct: true }].map((r) => JSON.stringify(r)).join("\n") + "\n");
+  const file = join(run, "curated.parquet");
+  // 10 items, 4 per step: 2 steps an epoch, so 6 steps need 3 epochs.
+  assert.deepEqual(grpoCuratedPlan(file, { promptsPerStep: 4, epochs: 1, maxSteps: 6 }), { curated: file, curatedCount: 10, useCurated: true, epochs: 3 });
+  assert.deepEqual(grpoCuratedPlan(file, { promptsPerStep: 16, epochs: 2, maxSteps: 6 }), { curated: file, curatedCount: 10, useCurated: false, epochs: 2 });
+  assert.deepEqual(grpoCuratedPlan(null, { promptsPerStep: 4, epochs: 5, maxSteps: null }), { curated: null, curatedCount: 0, useCurated: false, epochs: 5 });
+  assert.equal(newestCurationRun("embedded-x-", dir), run);
+  assert.equal(newestCurationRun("embedded-y-", dir), null);
+  assert.deepEqual(curationRunRow("m", run), { model: "m", run, k: 4, items: 12, samples: 4, "format passed (%)": 75, "reward 1 (%)": 50, kept: 10 });
 });

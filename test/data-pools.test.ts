@@ -85,6 +85,7 @@ describe("the pools on the real files", { skip: !hasSharedData() && "shared data
       assert.deepEqual(rep.perEval.map((e) => e.overlapping + e.questionOnly), evalSets.map(() => 0), p.name);
       assert.equal(rep.trainDuplicates, 0);
     }
+    await assert.rejects(loadTrainingPool("mixed" as never, { evalSets }), (e: Error) => e.name === "ConfigError" && /unknown training pool 'mixed'; known: text, image-text/.test(e.message));
     const strict = await loadTrainingPool("image-text", { evalSets, disjointImages: true });
     assert.equal(strict.sources[2].kept, 431);
   });

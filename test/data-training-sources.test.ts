@@ -69,6 +69,14 @@ describe("SLAKE slips (synthetic file)", () => {
     }
   });
 
+  test("a broken neighbouring split file is reported, not fatal", () => {
+    const f = slakeFolder("brokenneighbour", [rec(0, "Is this a CT?", "Yes", "CLOSED")]);
+    writeFileSync(join(dir, "brokenneighbour", "validate.json"), "[{");
+    const c = loadSlake(f, {});
+    assert.equal(c.items.length, 1);
+    assert.ok(c.warnings.some((w) => /validate\.json not read for answer spellings/.test(w)));
+  });
+
   test("a missing image still fails with file, record and field", () => {
     const f = slakeFolder("noimg", [rec(0, "Is this a CT?", "Yes", "CLOSED", "xmlab9")]);
     assert.throws(() => loadSlake(f, {}), (e: unknown) => e instanceof DataError && e.record === "qid 0 (#0)" && e.field === "img_name");

@@ -103,6 +103,19 @@ test("resultsRows: ours, the matched paper rows and chance, per benchmark; no pa
   assert.equal(paperRowsFor(reports, PAPER, ["MedVLThinker-3B RL(m23k)", "Qwen2.5-VL-3B-Instruct base"]).length, 2);
 });
 
+test("resultsRows and comparisonFigure put the best constant-letter predictor beside chance", () => {
+  const constant = { "vqa-rad": { letter: "B", items: 272, correct: 143, accuracy: 52.57, ci_lo: 46.6, ci_hi: 58.4 } };
+  const rows = resultsRows(reports, [], { "vqa-rad": 50 }, constant);
+  assert.deepEqual(rows.map((r) => r.model), ["ours: base", "ours: grpo", "chance (uniform guess)", "best constant letter"]);
+  assert.equal(rows[3]["VQA-RAD (closed)"], 52.6);
+  assert.equal(rows[3]["MedQA (USMLE, 4 options)"], null);
+  assert.match(String(rows[3].source), /VQA-RAD \(closed\): B/);
+  const fig = comparisonFigure(reports, [], { chance: { "vqa-rad": 50 }, constant });
+  assert.deepEqual(fig.data.slice(2).map((t) => t.name), ["chance (uniform guess)", "best constant letter"]);
+  const shapes = fig.layout?.shapes as { x0: number; y0: number; line: { dash: string } }[];
+  assert.deepEqual(shapes.map((s) => [s.x0, s.y0, s.line.dash]), [[-0.45, 50, "dash"], [-0.45, 52.6, "dot"]]);
+});
+
 test("resultsRows works with the real paper table (3B rows present)", () => {
   const real = loadPaperResults();
   assert.ok(real.length >= 20, "shared/reference/medvlthinker_results.csv is read");

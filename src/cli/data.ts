@@ -10,12 +10,14 @@ import { excludeOverlap, overlapReport } from "../data/overlap";
 import { writeParquetItems } from "../data/parquet";
 import { DATASET_NAMES, loadAny, type LoadOptions } from "../data/registry";
 import { formatStats, sourceStats } from "../data/stats";
+import { loadTrainingPool, POOL_NAMES, type PoolName } from "../data/pools";
 import { ConfigError } from "../errors";
 
 const USAGE = `usage:
   medvlthinker data stats <path-or-dataset>... [--json] [--split train|test|all] [--skip-bad]
   medvlthinker data convert <in> --out <file.parquet|file.jsonl> [--split ...] [--skip-bad] [--row-group-size N] [--no-embed-images]
   medvlthinker data overlap --train <path-or-dataset> --eval <a,b,...> [--json] [--kept-out <file>] [--by item|question]
+  medvlthinker data pool text|image-text [--out <file.jsonl|file.parquet>] [--json] [--disjoint-images]
 
 datasets: ${DATASET_NAMES.join(", ")}
 Any file or folder in a supported format also works: interchange jsonl, HF parquet, MedAgentsBench /
@@ -112,6 +114,28 @@ async function overlap(args: string[]): Promise<number> {
   return 0;
 }
 
+/** The ablation's training pools (src/data/pools.ts): the per-source counts, and the items to a file. */
+async function pool(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: "string" }, json: { type: "boolean" }, "disjoint-images": { type: "boolean" } } });
+  const name = positionals[0];
+  if (positionals.length !== 1 || !(POOL_NAMES as string[]).includes(name)) throw configError(`data pool: give one pool name (${POOL_NAMES.join(", ")})\n\n${USAGE}`);
+  if (values.out && !/\.(jsonl|parquet)$/.test(values.out)) throw configError(`--out must end in .parquet or .jsonl; got '${values.out}'`);
+  const p = await loadTrainingPool(name as PoolName, { disjointImages: !!values["disjoint-images"] });
+  for (const w of p.warnings) console.error(`warning: ${w}`);
+  if (values.out) {
+    if (values.out.endsWith(".parquet")) await writeParquetItems(values.out, p.items);
+    else writeItemsJsonl(values.out, p.items);
+  }
+  if (values.json) {
+    console.log(JSON.stringify({ pool: p.name, analogue: p.analogue, items: p.items.length, sft: p.sft.length, evaluationSets: p.evaluationSets, sources: p.sources, excluded: p.excluded, out: values.out ?? null }, null, 2));
+  } else {
+    console.log(`pool ${p.name} (the paper's ${p.analogue}): ${p.items.length} closed items, ${p.sft.length} with a reasoning trace; checked against ${p.evaluationSets.join(", ")}`);
+    for (const r of p.sources) console.log(`  ${r.source}: ${r.loaded} loaded, ${r.skipped} dropped by the loader, ${r.open} open, ${r.duplicates} duplicates, ${r.inEvaluation} in an evaluation set, ${r.sharedImage} on an evaluation image -> ${r.kept} kept`);
+    if (values.out) console.log(`wrote ${p.items.length} items to ${values.out}`);
+  }
+  return 0;
+}
+
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (!sub || sub === "--help" || sub === "-h") {
@@ -121,6 +145,7 @@ export async function run(argv: string[]): Promise<number> {
   if (sub === "stats") return stats(rest);
   if (sub === "convert") return convert(rest);
   if (sub === "overlap") return overlap(rest);
+  if (sub === "pool") return pool(rest);
   console.error(`data: unknown subcommand '${sub}'\n\n${USAGE}`);
   return 2;
 }

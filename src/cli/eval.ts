@@ -11,20 +11,30 @@ import { BENCHMARKS, expandBenchmarks } from "../eval/benchmarks";
 import { ConfigError, type EvalConfigInput } from "../eval/config";
 import { runEval } from "../eval/harness";
 import { report } from "../eval/report";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { embeddedPolicyName } from "../curate/policies";
+import { EmbeddedPolicy } from "../policy/embedded";
 import { OpenAIPolicy } from "../policy/openai";
+import type { Policy } from "../policy/policy";
 
 const USAGE = `usage:
   medvlthinker eval --base-url URL --model NAME --benchmarks LIST [options]
+  medvlthinker eval --checkpoint DIR --benchmarks LIST [options]
   medvlthinker eval report RUN_DIR [--paper-model "MODEL TRAINING"]
   medvlthinker eval compare RUN_A RUN_B [--flips]
 
 Evaluate a model served by vLLM, SGLang, llama.cpp, Ollama or any OpenAI-compatible endpoint.
 The API key is read from MEDVLTHINKER_API_KEY or OPENAI_API_KEY (local servers need none).
+With --checkpoint, an embedded checkpoint (a folder with config.json) is evaluated instead, with
+the same harness, flags and run folders; its model name defaults to embedded-<folder>-<fingerprint>.
 Rerunning the same command resumes: only missing answers are sent. Ctrl-C stops cleanly.
 
 options (defaults: the published protocol):
   --base-url URL        e.g. http://127.0.0.1:8000/v1
   --model NAME          the served model name
+  --checkpoint DIR      evaluate this embedded checkpoint instead of a server
+  --batch-size N        items per generation batch (embedded: 8; HTTP: 1)
   --benchmarks LIST     comma-separated ids, or the groups paper, text, all
                         (${BENCHMARKS.map((b) => b.id).join(", ")})
   --eval-parquet FILE   a MedVLThinker-Eval parquet (its dataset_name column tells the benchmark)
@@ -39,7 +49,7 @@ options (defaults: the published protocol):
   --logprobs            save per-token logprobs
   --real-newline        a real newline in the instruction (upstream sends a literal \\n)
   --ignore-images       send no images (a blind baseline)
-  --concurrency N       requests in flight (64)
+  --concurrency N       requests in flight (64; embedded: 1)
   --retries N           retries per request (8)
   --timeout S           per-request timeout in seconds (600)
   --paper-model TEXT    the paper row to show beside ours, e.g. "MedVLThinker-7B RL(m23k)"
@@ -78,6 +88,8 @@ export async function run(argv: string[]): Promise<number> {
     options: {
       "base-url": { type: "string" },
       model: { type: "string" },
+      checkpoint: { type: "string" },
+      "batch-size": { type: "string" },
       benchmarks: { type: "string" },
       "eval-parquet": { type: "string" },
       "data-root": { type: "string" },
@@ -108,14 +120,22 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const fromFile = readConfigFile(values.config);
-  const baseURL = values["base-url"] ?? fromFile.baseURL;
-  if (!baseURL) throw new ConfigError("--base-url is required (e.g. http://127.0.0.1:8000/v1)");
+  const checkpoint = values.checkpoint ?? fromFile.checkpoint;
+  const baseURL = values["base-url"] ?? (checkpoint ? undefined : fromFile.baseURL);
+  if (checkpoint && values["base-url"]) throw new ConfigError("give --base-url (a server) or --checkpoint (an embedded model), not both");
+  if (!baseURL && !checkpoint) throw new ConfigError("--base-url is required (e.g. http://127.0.0.1:8000/v1), or --checkpoint DIR for an embedded model");
+  if (checkpoint && !existsSync(join(resolve(checkpoint), "config.json"))) throw new ConfigError(`--checkpoint ${checkpoint}: not a checkpoint folder (no config.json in ${resolve(checkpoint)})`);
   const benchmarks = values.benchmarks ? expandBenchmarks(values.benchmarks.split(",")) : fromFile.benchmarks;
   const config: EvalConfigInput = {
+    // An embedded checkpoint: named after its weights, one batched sampler (a config file or flags may still override).
+    ...(checkpoint ? { model: embeddedPolicyName(checkpoint), concurrency: 1, batchSize: 8 } : {}),
     ...fromFile,
+    ...(checkpoint ? { baseURL: undefined } : {}),
     ...defined({
       model: values.model,
       baseURL,
+      checkpoint: checkpoint ? resolve(checkpoint) : undefined,
+      batchSize: int("batch-size", values["batch-size"]),
       benchmarks,
       evalParquet: values["eval-parquet"],
       dataRoot: values["data-root"],
@@ -144,8 +164,15 @@ export async function run(argv: string[]): Promise<number> {
   if (!config.model) throw new ConfigError("--model is required (the name the server serves)");
   if (!config.benchmarks) throw new ConfigError("--benchmarks is required (e.g. vqa-rad,slake or paper)");
 
-  const policy = new OpenAIPolicy({
-    baseURL,
+  const policy: Policy = checkpoint
+    ? await EmbeddedPolicy.fromCheckpoint(checkpoint, {
+        name: config.model,
+        batchSize: config.batchSize,
+        ignoreImages: config.prompt?.ignoreImages,
+        prompt: { realNewline: config.prompt?.realNewline, instruction: config.prompt?.instruction },
+      })
+    : new OpenAIPolicy({
+    baseURL: baseURL!,
     model: config.model,
     concurrency: config.concurrency ?? 64,
     retry: config.retries === undefined ? undefined : { maxRetries: config.retries },
@@ -153,7 +180,12 @@ export async function run(argv: string[]): Promise<number> {
     promptOptions: { realNewline: config.prompt?.realNewline, ignoreImages: config.prompt?.ignoreImages, instruction: config.prompt?.instruction },
   });
   return runInterruptible("interrupted: saving what arrived; rerun the same command to resume", async (signal) => {
-    const result = await runEval(config, policy, { signal, progress: !values["no-progress"] });
+    let result: Awaited<ReturnType<typeof runEval>>;
+    try {
+      result = await runEval(config, policy, { signal, progress: !values["no-progress"] });
+    } finally {
+      if (checkpoint) await policy.close?.();
+    }
     console.log(report(result).text);
     console.log(`results: ${result.dir}`);
     if (result.missing > 0) {

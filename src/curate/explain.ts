@@ -4,7 +4,7 @@
  * rewards has zero advantage and teaches nothing.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { PassCountRange } from "./filter";
 import type { CurateResult } from "./curate";
 
@@ -98,4 +98,44 @@ function curatedCount(dir: string): number {
   } catch {
     return 0;
   }
+}
+
+/** The newest curation run folder under `out` whose name starts with `prefix` (by its summary.json), as join(out, name); null when there is none. */
+export function newestCurationRun(prefix: string, out = "runs/curate"): string | null {
+  if (!existsSync(out)) return null;
+  const dirs = readdirSync(out).filter((d) => d.startsWith(prefix) && existsSync(join(out, d, "summary.json")));
+  dirs.sort((a, b) => statSync(join(out, b, "summary.json")).mtimeMs - statSync(join(out, a, "summary.json")).mtimeMs);
+  return dirs.length ? join(out, dirs[0]) : null;
+}
+
+/** A curation run folder in one table row: items, samples, share passing the format gate, share rewarded 1, items kept. */
+export function curationRunRow(model: string, dir: string): Record<string, string | number> {
+  const s = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8")) as { k: number; scored: number; curated: number };
+  const recs = readFileSync(join(dir, "results.jsonl"), "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { format: boolean; correct: boolean });
+  const pct = (n: number) => +((100 * n) / Math.max(1, recs.length)).toFixed(1);
+  return {
+    model,
+    run: dir,
+    k: s.k,
+    items: s.scored,
+    samples: recs.length,
+    "format passed (%)": pct(recs.filter((r) => r.format).length),
+    "reward 1 (%)": pct(recs.filter((r) => r.correct).length),
+    kept: s.curated,
+  };
+}
+
+/**
+ * Whether GRPO trains on a curated set (`curated`, a curated.parquet or null) and for how many
+ * epochs: on it when it holds at least one step's prompts, cycled (more epochs) up to the preset's
+ * maxSteps; otherwise on the preset's own data and epochs.
+ */
+export function grpoCuratedPlan(curated: string | null, p: { promptsPerStep: number; epochs: number; maxSteps: number | null }): { curated: string | null; curatedCount: number; useCurated: boolean; epochs: number } {
+  const count = curated ? curatedCount(dirname(curated)) : 0;
+  const useCurated = curated !== null && count >= p.promptsPerStep;
+  const epochs = useCurated ? Math.max(p.epochs, Math.ceil((p.maxSteps ?? 1) / Math.floor(count / p.promptsPerStep))) : p.epochs;
+  return { curated, curatedCount: count, useCurated, epochs };
 }

@@ -12,6 +12,7 @@
  *   `keepImageQuestions` keeps them, marked misc.missing_images;
  * - exact duplicates (same stem and options, reused in two exams): the later copy is dropped.
  */
+import { basename } from "node:path";
 import { DataError } from "./item";
 import { buildMcq } from "./mcq";
 import { asRecord, Collector, readJson, str } from "./source";
@@ -28,7 +29,8 @@ export function loadHeadQa(file: string, opts: HeadQaOptions = {}): Collector {
   const doc = asRecord(readJson(file), file, "-");
   const exams = doc.exams;
   if (exams === null || typeof exams !== "object" || Array.isArray(exams)) throw new DataError(file, "-", "exams", "expected an object {exam name: {name, category, year, data}}");
-  const split = opts.split ?? (/train/i.test(file) ? "train" : /dev/i.test(file) ? "validation" : "test");
+  const stem = basename(file);
+  const split = opts.split ?? (/train/i.test(stem) ? "train" : /dev/i.test(stem) ? "validation" : "test");
   const seen = new Map<string, string>();
   const duplicates: string[] = [];
   const withImage: string[] = [];

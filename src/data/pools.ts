@@ -11,6 +11,7 @@
  * HuatuoGPT-o1 traces; none in the image-text pool: the shared data has no image-text traces).
  * Curation by pass rate is the next step (src/curate), not done here.
  */
+import { ConfigError } from "../errors";
 import { isOpen, type Item } from "./item";
 import { imageName, overlapKey, questionKey } from "./overlap";
 import type { NamedItems } from "./overlap-table";
@@ -166,7 +167,7 @@ export function buildPool(spec: Pick<PoolSpec, "name" | "analogue">, sources: Lo
  */
 export async function loadTrainingPool(name: PoolName, opts: PoolOptions & { root?: string; evalSets?: NamedItems[] } = {}): Promise<TrainingPool> {
   const spec = POOLS[name];
-  if (!spec) throw Object.assign(new Error(`unknown training pool '${name}'; known: ${POOL_NAMES.join(", ")}`), { name: "ConfigError" });
+  if (!spec) throw new ConfigError(`unknown training pool '${name}'; known: ${POOL_NAMES.join(", ")}`);
   const evalSets = opts.evalSets ?? (await loadEvaluationSets({ root: opts.root }));
   const sources: LoadedSource[] = [];
   for (const s of spec.sources) {

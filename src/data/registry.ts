@@ -41,32 +41,73 @@ export interface LoadResult {
 
 type Split = "train" | "test" | "all";
 
+/** Which loader reads a file, by its name and content (sniffFormat). */
+export type SniffedFormat = "parquet" | "interchange-jsonl" | "medagents-jsonl" | "medmcqa-jsonl" | "medxpertqa-mm-jsonl" | "pubmedqa-ori" | "vqa-rad" | "slake" | "huatuo" | "headqa";
+
+interface FormatRead {
+  /** The split asked for ("all": every record of a file the loader splits by record). */
+  split: Split;
+  /** The split a whole-file format holds, from the file name (train, validation, test). */
+  fileSplit: string;
+  skipBad: boolean;
+}
+
+/** Format -> loader: the one place that says how each published format is read (named datasets and loadPath alike). */
+const FORMATS: Record<Exclude<SniffedFormat, "parquet">, { name: (file: string) => string; load: (file: string, r: FormatRead) => Collector }> = {
+  "interchange-jsonl": { name: stemOf, load: (f, r) => readItemsJsonl(f, { skipBad: r.skipBad }) },
+  "medagents-jsonl": { name: medAgentsName, load: (f, r) => loadMedAgentsJsonl(f, { datasetName: medAgentsName(f), split: r.fileSplit, skipBad: r.skipBad }) },
+  "medmcqa-jsonl": { name: () => "medmcqa", load: (f, r) => loadMedMcqaJsonl(f, { split: r.fileSplit, skipBad: r.skipBad }) },
+  "medxpertqa-mm-jsonl": { name: () => "medxpertqa-mm", load: (f, r) => loadMedXpertQaMm(f, { skipBad: r.skipBad }) },
+  "pubmedqa-ori": { name: () => "pubmedqa", load: (f, r) => loadPubMedQaOriginal(f, { split: r.split, skipBad: r.skipBad }) },
+  "vqa-rad": { name: () => "vqa-rad", load: (f, r) => loadVqaRad(f, { split: r.split, skipBad: r.skipBad }) },
+  slake: { name: () => "slake", load: (f, r) => loadSlake(f, { skipBad: r.skipBad }) },
+  huatuo: { name: () => "huatuo-o1", load: (f, r) => loadHuatuo(f, { skipBad: r.skipBad }) },
+  headqa: { name: () => "headqa", load: (f, r) => loadHeadQa(f, { skipBad: r.skipBad, split: r.fileSplit }) },
+};
+
 interface DatasetSpec {
   /** Path relative to the data root. */
   path: string;
   /** The split(s) the file holds; "by-record" when the loader splits it. */
   splits: "test" | "train" | "by-record";
-  load(file: string, split: Split, skipBad: boolean): Collector;
+  /** Its published format (FORMATS reads it). */
+  format: Exclude<SniffedFormat, "parquet">;
 }
 
 export const DATASETS: Record<DatasetName, DatasetSpec> = {
-  medqa: { path: "medqa/test.jsonl", splits: "test", load: (f, _s, b) => loadMedAgentsJsonl(f, { datasetName: "medqa", split: "test", skipBad: b }) },
-  medmcqa: { path: "medmcqa/dev.jsonl", splits: "test", load: (f, _s, b) => loadMedMcqaJsonl(f, { split: "validation", skipBad: b }) },
-  "mmlu-med": { path: "mmlu-med/test.jsonl", splits: "test", load: (f, _s, b) => loadMedAgentsJsonl(f, { datasetName: "mmlu-med", split: "test", skipBad: b }) },
-  "medxpertqa-text": { path: "medxpertqa-text/test.jsonl", splits: "test", load: (f, _s, b) => loadMedAgentsJsonl(f, { datasetName: "MedXpertQA-Text", split: "test", skipBad: b }) },
-  pubmedqa: { path: "pubmedqa/ori_pqal.json", splits: "by-record", load: (f, s, b) => loadPubMedQaOriginal(f, { split: s, skipBad: b }) },
-  "pubmedqa-train": { path: "pubmedqa/train.jsonl", splits: "train", load: (f, _s, b) => loadMedAgentsJsonl(f, { datasetName: "pubmedqa", split: "train", skipBad: b }) },
-  "vqa-rad": { path: "vqa-rad/VQA_RAD Dataset Public.json", splits: "by-record", load: (f, s, b) => loadVqaRad(f, { split: s, skipBad: b }) },
-  slake: { path: "slake/test.json", splits: "test", load: (f, _s, b) => loadSlake(f, { skipBad: b, split: "test" }) },
-  "medxpertqa-mm": { path: "medxpertqa-mm/medxpertqa_mm_input.jsonl", splits: "test", load: (f, _s, b) => loadMedXpertQaMm(f, { skipBad: b }) },
-  "huatuo-o1": { path: "huatuo-o1-traces/demo_data.json", splits: "train", load: (f, _s, b) => loadHuatuo(f, { skipBad: b }) },
+  medqa: { path: "medqa/test.jsonl", splits: "test", format: "medagents-jsonl" },
+  medmcqa: { path: "medmcqa/dev.jsonl", splits: "test", format: "medmcqa-jsonl" },
+  "mmlu-med": { path: "mmlu-med/test.jsonl", splits: "test", format: "medagents-jsonl" },
+  "medxpertqa-text": { path: "medxpertqa-text/test.jsonl", splits: "test", format: "medagents-jsonl" },
+  pubmedqa: { path: "pubmedqa/ori_pqal.json", splits: "by-record", format: "pubmedqa-ori" },
+  "pubmedqa-train": { path: "pubmedqa/train.jsonl", splits: "train", format: "medagents-jsonl" },
+  "vqa-rad": { path: "vqa-rad/VQA_RAD Dataset Public.json", splits: "by-record", format: "vqa-rad" },
+  slake: { path: "slake/test.json", splits: "test", format: "slake" },
+  "medxpertqa-mm": { path: "medxpertqa-mm/medxpertqa_mm_input.jsonl", splits: "test", format: "medxpertqa-mm-jsonl" },
+  "huatuo-o1": { path: "huatuo-o1-traces/demo_data.json", splits: "train", format: "huatuo" },
   // Training-only sources (issue 13's ablation pools). SLAKE validate and HEAD-QA dev are training
-  // data here, so they answer `split: "train"`; their items keep misc.split "validation".
-  "slake-train": { path: "slake/train.json", splits: "train", load: (f, _s, b) => loadSlake(f, { skipBad: b, split: "train" }) },
-  "slake-validate": { path: "slake/validate.json", splits: "train", load: (f, _s, b) => loadSlake(f, { skipBad: b, split: "validation" }) },
-  "headqa-train": { path: "headqa/train_HEAD_EN.json", splits: "train", load: (f, _s, b) => loadHeadQa(f, { skipBad: b, split: "train" }) },
-  "headqa-dev": { path: "headqa/dev_HEAD_EN.json", splits: "train", load: (f, _s, b) => loadHeadQa(f, { skipBad: b, split: "validation" }) },
+  // data here, so they answer `split: "train"`; their items keep misc.split "validation" (from the file name).
+  "slake-train": { path: "slake/train.json", splits: "train", format: "slake" },
+  "slake-validate": { path: "slake/validate.json", splits: "train", format: "slake" },
+  "headqa-train": { path: "headqa/train_HEAD_EN.json", splits: "train", format: "headqa" },
+  "headqa-dev": { path: "headqa/dev_HEAD_EN.json", splits: "train", format: "headqa" },
 };
+
+function stemOf(file: string): string {
+  return basename(file).replace(/\.(jsonl|json|parquet)$/, "");
+}
+
+/** The split a whole-file format holds, from its file name. */
+function splitOfFile(file: string): string {
+  const stem = stemOf(file);
+  return /train/.test(stem) ? "train" : /dev|val/.test(stem) ? "validation" : "test";
+}
+
+/** Read a file of a known format (not parquet). */
+function readFormat(format: Exclude<SniffedFormat, "parquet">, file: string, split: Split, skipBad: boolean): { name: string; collector: Collector } {
+  const f = FORMATS[format];
+  return { name: f.name(file), collector: f.load(file, { split, fileSplit: splitOfFile(file), skipBad }) };
+}
 
 export const DATASET_NAMES = Object.keys(DATASETS) as DatasetName[];
 
@@ -93,11 +134,8 @@ export async function loadDataset(name: DatasetName, opts: LoadOptions = {}): Pr
   if (spec.splits !== "by-record" && split !== "all" && split !== spec.splits) {
     return { name, items: [], skipped: [], warnings: [`${name}: the copy at ${file} holds only the ${spec.splits} split; '${split}' is empty`] };
   }
-  return finish(name, spec.load(file, split, !!opts.skipBad), opts);
+  return finish(name, readFormat(spec.format, file, split, !!opts.skipBad).collector, opts);
 }
-
-/** Which loader reads a file, by its name and content. */
-export type SniffedFormat = "parquet" | "interchange-jsonl" | "medagents-jsonl" | "medmcqa-jsonl" | "medxpertqa-mm-jsonl" | "pubmedqa-ori" | "vqa-rad" | "slake" | "huatuo" | "headqa";
 
 const FOLDER_FILES: [string, SniffedFormat][] = [
   ["VQA_RAD Dataset Public.json", "vqa-rad"],
@@ -175,33 +213,13 @@ export async function loadPath(path: string, opts: LoadOptions = {}): Promise<Lo
   const split = opts.split ?? "all";
   const b = !!opts.skipBad;
   const fmt = sniffFormat(file);
-  const stem = basename(file).replace(/\.(jsonl|json|parquet)$/, "");
-  const fileSplit = /train/.test(stem) ? "train" : /dev|val/.test(stem) ? "validation" : "test";
-  switch (fmt) {
-    case "parquet": {
-      const c = new Collector(file, b);
-      for await (const chunk of readParquetItems(file, { skipBad: b, skipped: c.skipped })) c.items.push(...chunk);
-      return finish(stem, c, opts);
-    }
-    case "interchange-jsonl":
-      return finish(stem, readItemsJsonl(file, { skipBad: b }), opts);
-    case "medagents-jsonl":
-      return finish(medAgentsName(file), loadMedAgentsJsonl(file, { datasetName: medAgentsName(file), split: fileSplit, skipBad: b }), opts);
-    case "medmcqa-jsonl":
-      return finish("medmcqa", loadMedMcqaJsonl(file, { split: fileSplit, skipBad: b }), opts);
-    case "medxpertqa-mm-jsonl":
-      return finish("medxpertqa-mm", loadMedXpertQaMm(file, { skipBad: b }), opts);
-    case "pubmedqa-ori":
-      return finish("pubmedqa", loadPubMedQaOriginal(file, { split, skipBad: b }), opts);
-    case "vqa-rad":
-      return finish("vqa-rad", loadVqaRad(file, { split, skipBad: b }), opts);
-    case "slake":
-      return finish("slake", loadSlake(file, { skipBad: b }), opts);
-    case "huatuo":
-      return finish("huatuo-o1", loadHuatuo(file, { skipBad: b }), opts);
-    case "headqa":
-      return finish("headqa", loadHeadQa(file, { skipBad: b, split: fileSplit }), opts);
+  if (fmt === "parquet") {
+    const c = new Collector(file, b);
+    for await (const chunk of readParquetItems(file, { skipBad: b, skipped: c.skipped })) c.items.push(...chunk);
+    return finish(stemOf(file), c, opts);
   }
+  const r = readFormat(fmt, file, split, b);
+  return finish(r.name, r.collector, opts);
 }
 
 /** A dataset name (optionally "name:split", e.g. "vqa-rad:test") or a path, as the CLI takes them. */

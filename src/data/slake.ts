@@ -16,7 +16,7 @@
  *   (closed-options.ts); the count per rule is reported.
  */
 import { existsSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { DataError } from "./item";
 import { asRecord, Collector, optStr, readJson, safeJoin, str } from "./source";
 import { buildVqaItem } from "./vqa";
@@ -68,9 +68,20 @@ export function loadSlake(file: string, opts: { skipBad?: boolean; split?: strin
   // spelled the same in train, validate and test.
   const answers: string[] = [];
   // Always in the order train, validate, test (so a tie breaks the same way whichever file loads).
-  const files = SPLIT_FILES.map((f) => join(dirname(file), f)).filter((f) => existsSync(f));
-  if (!files.includes(join(dirname(file), basename(file)))) files.unshift(file);
-  for (const d of files.map((f) => (f === join(dirname(file), basename(file)) ? data : readJson(f)))) {
+  const self = resolve(file);
+  const files = SPLIT_FILES.map((f) => join(dirname(self), f)).filter((f) => existsSync(f));
+  if (!files.includes(self)) files.unshift(self);
+  for (const f of files) {
+    let d: unknown = data;
+    if (f !== self) {
+      try {
+        d = readJson(f);
+      } catch (e) {
+        // A broken neighbour must not stop this file from loading: its answers just do not vote.
+        c.warnings.push(`${file}: ${f} not read for answer spellings (${(e as Error).message})`);
+        continue;
+      }
+    }
     if (!Array.isArray(d)) continue;
     for (const v of d) {
       const a = isEnglish(v) && v && typeof v === "object" ? (v as Record<string, unknown>).answer : undefined;

@@ -49,6 +49,8 @@ export const evalConfigSchema = z
     model: z.string().min(1),
     /** The OpenAI-compatible endpoint (used by the CLI to build the policy; not part of the run key). */
     baseURL: z.string().optional(),
+    /** An embedded checkpoint folder to evaluate instead of a server (CLI; not part of the run key: the model name carries its fingerprint). */
+    checkpoint: z.string().optional(),
     /** Benchmark ids (see src/eval/benchmarks.ts). */
     benchmarks: z.array(z.string().min(1)).min(1),
     /** A MedVLThinker-Eval parquet; its dataset_name column tells the benchmark. Null: the local copies. */

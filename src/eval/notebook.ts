@@ -11,6 +11,9 @@ import { checkpointFingerprint } from "../curate/policies";
 import { listCheckpoints } from "../train/runs";
 import type { Figure, Trace } from "../viz/plotly";
 import { BENCHMARKS } from "./benchmarks";
+// Re-exported: notebook 05 imports it from here.
+export { chanceAccuracy, constantLetter } from "./baselines";
+import { letterDistribution, type ConstantLetter } from "./baselines";
 import type { Comparison } from "./compare";
 import { findPaperRow, type PaperRow } from "./paper";
 import type { Report } from "./report";
@@ -95,12 +98,6 @@ export function discoverModels(o: { preset: string; baseDir: string; runsRoot?: 
   return [...out, ...found];
 }
 
-/** Accuracy (percent) of a uniform guess over each item's options: the floor to compare with. */
-export function chanceAccuracy(items: Pick<Item, "options">[]): number {
-  if (items.length === 0) return NaN;
-  return (100 * items.reduce((s, it) => s + 1 / Math.max(1, Object.keys(it.options).length), 0)) / items.length;
-}
-
 function benchLabel(id: string): string {
   return BENCHMARKS.find((b) => b.id === id)?.label ?? id;
 }
@@ -125,10 +122,10 @@ export function paperRowsFor(reports: LabelledReport[], rows: PaperRow[], extra:
 
 /**
  * The results table as the paper prints it: one row per model (ours, then the paper's rows, then
- * chance), one column per benchmark evaluated (percent, one decimal). Only benchmarks with a
+ * chance and the best constant-letter predictor), one column per benchmark evaluated (percent, one decimal). Only benchmarks with a
  * paper column get paper figures; the others are left empty there.
  */
-export function resultsRows(reports: LabelledReport[], paperRows: PaperRow[], chance: Record<string, number> = {}): Record<string, unknown>[] {
+export function resultsRows(reports: LabelledReport[], paperRows: PaperRow[], chance: Record<string, number> = {}, constant: Record<string, ConstantLetter> = {}): Record<string, unknown>[] {
   const ids: string[] = [];
   for (const { report } of reports) for (const s of report.summaries) if (!ids.includes(s.benchmark)) ids.push(s.benchmark);
   const rows: Record<string, unknown>[] = [];
@@ -150,6 +147,12 @@ export function resultsRows(reports: LabelledReport[], paperRows: PaperRow[], ch
     for (const id of ids) row[benchLabel(id)] = r1(chance[id]);
     rows.push(row);
   }
+  if (Object.keys(constant).length) {
+    const which = ids.filter((id) => constant[id]).map((id) => `${benchLabel(id)}: ${constant[id].letter}`).join(", ");
+    const row: Record<string, unknown> = { model: "best constant letter", source: `always the most frequent gold letter (${which})` };
+    for (const id of ids) row[benchLabel(id)] = constant[id] ? r1(constant[id].accuracy) : null;
+    rows.push(row);
+  }
   return rows;
 }
 
@@ -158,10 +161,11 @@ const PAPER = ["#9ecae1", "#fc9272", "#a1d99b", "#bcbddc", "#c49c94"];
 
 /**
  * Grouped bars per benchmark: each of our models (solid, with its 95% bootstrap interval) and the
- * paper's rows (hatched, lighter), values printed on the bars, plus a dashed chance line per benchmark. Benchmarks without a paper
+ * paper's rows (hatched, lighter), values printed on the bars, plus a dashed chance line and a dotted
+ * best-constant-letter line per benchmark. Benchmarks without a paper
  * column show only ours.
  */
-export function comparisonFigure(reports: LabelledReport[], paperRows: PaperRow[], o: { chance?: Record<string, number>; title?: string } = {}): Figure {
+export function comparisonFigure(reports: LabelledReport[], paperRows: PaperRow[], o: { chance?: Record<string, number>; constant?: Record<string, ConstantLetter>; title?: string } = {}): Figure {
   const ids: string[] = [];
   for (const { report } of reports) for (const s of report.summaries) if (!ids.includes(s.benchmark)) ids.push(s.benchmark);
   const x = ids.map(benchLabel);
@@ -218,6 +222,15 @@ export function comparisonFigure(reports: LabelledReport[], paperRows: PaperRow[
       shapes.push({ type: "line", layer: "below", xref: "x", yref: "y", x0: k - 0.45, x1: k + 0.45, y0: y, y1: y, line: { color: "#000", width: 2, dash: "dash" } });
     });
     data.push({ type: "scatter", mode: "lines", name: "chance (uniform guess)", x: [null], y: [null], line: { color: "#000", width: 2, dash: "dash" }, hoverinfo: "skip" });
+  }
+  // The best constant-letter predictor: a dotted line, which a model stuck on one letter sits at (or under).
+  if (o.constant && Object.keys(o.constant).length) {
+    ids.forEach((id, k) => {
+      const y = r1(o.constant![id]?.accuracy);
+      if (y === null) return;
+      shapes.push({ type: "line", layer: "below", xref: "x", yref: "y", x0: k - 0.45, x1: k + 0.45, y0: y, y1: y, line: { color: "#e377c2", width: 2, dash: "dot" } });
+    });
+    data.push({ type: "scatter", mode: "lines", name: "best constant letter", x: [null], y: [null], line: { color: "#e377c2", width: 2, dash: "dot" }, hoverinfo: "skip" });
   }
   return {
     data,
@@ -351,4 +364,47 @@ export function shortPath(dir: string): string {
   const parts = resolve(dir).split(/[\\/]/);
   const i = parts.lastIndexOf("runs");
   return i >= 0 ? parts.slice(i).join("/") : basename(dir);
+}
+
+const LETTER_COLORS: Record<string, string> = { A: "#1f77b4", B: "#ff7f0e", C: "#2ca02c", D: "#d62728", E: "#9467bd", none: "#bbbbbb" };
+
+/**
+ * The answer-letter distribution of each row on one benchmark, as stacked bars (percent of its
+ * answers per letter, unreadable answers as "none"), with the gold distribution as the first bar:
+ * a row that collapsed onto one letter is one solid bar.
+ */
+export function letterDistributionFigure(rows: { name: string; records: ResultRecord[] }[], benchmark: string, items: Item[], o: { title?: string } = {}): Figure {
+  const gold: Record<string, number> = {};
+  for (const it of items) gold[it.answer_label] = (gold[it.answer_label] ?? 0) + 1;
+  const bars = [{ name: "gold answers", counts: gold }, ...rows.map((r) => ({ name: r.name, counts: letterDistribution(r.records.filter((x) => x.benchmark === benchmark))[benchmark] ?? {} }))];
+  const keys = [...new Set(bars.flatMap((b) => Object.keys(b.counts)))].sort((a, b) => (a === "none" ? 1 : b === "none" ? -1 : a < b ? -1 : 1));
+  const x = bars.map((b) => b.name);
+  const data: Trace[] = keys.map((k, i) => {
+    const y = bars.map((b) => {
+      const total = Object.values(b.counts).reduce((a, n) => a + n, 0);
+      return total ? Math.round((1000 * (b.counts[k] ?? 0)) / total) / 10 : 0;
+    });
+    return {
+      type: "bar",
+      name: k,
+      x,
+      y,
+      text: y.map((v) => (v >= 5 ? `${k} ${v.toFixed(0)}%` : "")),
+      textposition: "inside",
+      marker: { color: LETTER_COLORS[k] ?? ["#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"][i % 5] },
+      hovertemplate: `%{x}: ${k} %{y:.1f}%<extra></extra>`,
+    };
+  });
+  const label = BENCHMARKS.find((b) => b.id === benchmark)?.label ?? benchmark;
+  return {
+    data,
+    layout: {
+      title: { text: o.title ?? `Answer letters on ${label}: gold vs each row` },
+      barmode: "stack",
+      yaxis: { title: { text: "share of answers (%)" }, range: [0, 100] },
+      legend: { orientation: "h", y: -0.2 },
+      margin: { t: 60, b: 120 },
+      height: 420,
+    },
+  };
 }

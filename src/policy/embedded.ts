@@ -12,6 +12,8 @@ export interface EmbeddedPolicyOptions {
   /** Rows per compiled generation batch (default 8). */
   batchSize?: number;
   prompt?: PromptOptions;
+  /** Send no images (a blind baseline), as OpenAIPolicy's ignoreImages. */
+  ignoreImages?: boolean;
   name?: string;
 }
 
@@ -27,7 +29,7 @@ export class EmbeddedPolicy implements Policy {
   }
 
   async sample(items: Item[], params: SamplingParams, signal?: AbortSignal): Promise<Completion[][]> {
-    const prompts = items.flatMap((it) => Array.from({ length: params.n }, () => ({ text: buildPrompt(it, this.opts.prompt), images: it.images })));
+    const prompts = items.flatMap((it) => Array.from({ length: params.n }, () => ({ text: buildPrompt(it, this.opts.prompt), images: this.opts.ignoreImages ? null : it.images })));
     const bs = this.opts.batchSize ?? 8;
     const out: Completion[] = [];
     for (let i = 0; i < prompts.length; i += bs) {

@@ -17,7 +17,7 @@
  * No engine set-up here: callers run `initEngine()` (src/model/engine.ts) first. jax-js is
  * imported through ../model/jax so that the worker shim is installed before it loads.
  */
-import { lax, nn, numpy as np } from "../model/jax";
+import { lax, numpy as np } from "../model/jax";
 import type { Array as JaxArray } from "../model/jax";
 import { computeEntropy } from "../model/transformer";
 

@@ -29,19 +29,17 @@ import { loadGrpoItems, type GrpoDataReport } from "./grpo-data";
 import { GrpoActor, planMiniBatches, type UpdateMetrics } from "./grpo-step";
 import { formatWarmup } from "./grpo-warmup";
 import { checkStageModels, stageModel, type StageModels } from "./init-model";
-import { encodePrompt, rolloutStats, sampleGroups, scoreSamples, withAdvantages, type RolloutStats, type ScoredSample } from "./rollout";
+import { encodePrompt, rolloutStats, sampleGroups, scoreSamples, withAdvantages, type EncodedPrompt, type RolloutRow, type RolloutStats, type ScoredSample } from "./rollout";
+import { resumePoint, runLoop, saveTrainerCheckpoint, type LoopEnd, type LoopPosition } from "./loop";
 import {
   ConfigError,
   hashSeed,
   latestCheckpoint,
   MetricsWriter,
   openRun,
-  pruneCheckpoints,
-  readCheckpointState,
   readMetrics,
   Rng,
   truncateMetrics,
-  writeCheckpoint,
   writeJsonAtomic,
 } from "./runs";
 
@@ -140,6 +138,36 @@ async function initialPolicy(cfg: GrpoConfig, log: (m: string) => void, models: 
   return { params: ck.params, mc: ck.config, tok: ck.tokenizer };
 }
 
+/** One step's metrics line: rollout statistics, the update's means, advantages and timings (t0..t3: start, sampled, scored, updated). */
+function grpoMetrics(step: number, epoch: number, lr: number, rows: RolloutRow[], prompts: EncodedPrompt[], acc: Omit<UpdateMetrics, "updates">[], [t0, t1, t2, t3]: number[]): GrpoStepMetrics {
+  const avg = (k: keyof Omit<UpdateMetrics, "updates">) => acc.reduce((s, x) => s + x[k], 0) / acc.length;
+  const adv = stats(rows.map((r) => r.advantage));
+  const responseTokens = rows.reduce((s, x) => s + x.responseIds.length, 0);
+  return {
+    step,
+    epoch,
+    lr,
+    ...rolloutStats(rows, prompts),
+    pg_loss: avg("pg_loss"),
+    pg_clipfrac: avg("pg_clipfrac"),
+    pg_clipfrac_lower: avg("pg_clipfrac_lower"),
+    ppo_kl: avg("ppo_kl"),
+    kl_loss: avg("kl_loss"),
+    entropy: avg("entropy"),
+    grad_norm: avg("grad_norm"),
+    updates: acc.length,
+    adv_mean: adv.mean,
+    adv_std: adv.std,
+    adv_min: adv.min,
+    adv_max: adv.max,
+    sample_s: (t1 - t0) / 1000,
+    score_s: (t2 - t1) / 1000,
+    update_s: (t3 - t2) / 1000,
+    step_s: (t3 - t0) / 1000,
+    sample_tokens_per_s: responseTokens / Math.max(1e-9, (t1 - t0) / 1000),
+  };
+}
+
 /** Train (or resume) one GRPO run. The same call from the CLI and notebooks. */
 export async function trainGrpo(input: GrpoConfigInput | GrpoConfig, opts: TrainGrpoOptions = {}): Promise<GrpoResult> {
   // 1. Everything that can be wrong with the config fails here, before any work.
@@ -159,18 +187,14 @@ export async function trainGrpo(input: GrpoConfigInput | GrpoConfig, opts: Train
 
   // 2. The policy and the frozen reference: from the latest checkpoint, else the initial model
   // (after the format warm-up), saved once as the reference.
-  const resumeFrom = run.resumed ? latestCheckpoint(run.checkpointsDir) : null;
+  // A run resumes only once its reference is saved (it is written before the first step).
+  const resume = existsSync(join(refDir, "config.json")) ? resumePoint<GrpoTrainerState>(run, log) : null;
   let params: Params;
   let mc: ModelConfig;
   let tok: TextTokenizer;
-  let state: GrpoTrainerState | null = null;
-  let optimizer: ReturnType<typeof loadCheckpoint>["optimizer"];
-  if (resumeFrom && existsSync(join(refDir, "config.json"))) {
-    const ck = loadCheckpoint(resumeFrom.dir);
-    ({ params, config: mc, tokenizer: tok, optimizer } = ck);
-    state = readCheckpointState<GrpoTrainerState>(resumeFrom.dir);
-    if (!optimizer) throw new ConfigError(`checkpoint ${resumeFrom.dir} has no optimizer state; cannot resume exactly`);
-    log(`resuming ${run.dir} from ${resumeFrom.dir} (step ${state.step})`);
+  const state = resume?.state ?? null;
+  if (resume) {
+    ({ params, config: mc, tokenizer: tok } = resume.checkpoint);
   } else {
     ({ params, mc, tok } = await initialPolicy(cfg, log, opts.models));
     if (cfg.warmup.formatSteps > 0) {
@@ -210,46 +234,37 @@ export async function trainGrpo(input: GrpoConfigInput | GrpoConfig, opts: Train
     { clipRatioLow: a.clipRatioLow, clipRatioHigh: a.clipRatioHigh, clipRatioC: a.clipRatioC, lossAggMode: a.lossAggMode, klLossType: a.klLossType, klLossCoef: a.klLossCoef, entropyCoeff: a.entropyCoeff },
     microRows,
   );
-  const rng = new Rng(cfg.train.seed);
-  let step = 0;
-  let epoch = 0;
-  let stepInEpoch = 0;
-  let epochRngState = rng.state;
+  let at: LoopPosition = { step: 0, epoch: 0, stepInEpoch: 0, epochRngState: new Rng(cfg.train.seed).state };
   if (state) {
-    actor.optimizer.restore(optimizer!, state.optimizerStep);
-    ({ step, epoch, stepInEpoch, epochRngState } = state);
-    truncateMetrics(run.metricsPath, step);
-    truncateMetrics(samplesPath, step);
+    actor.optimizer.restore(resume!.checkpoint.optimizer!, state.optimizerStep);
+    at = { step: state.step, epoch: state.epoch, stepInEpoch: state.stepInEpoch, epochRngState: state.epochRngState };
+    truncateMetrics(run.metricsPath, at.step);
+    truncateMetrics(samplesPath, at.step);
   }
-  const metricsOut = new MetricsWriter(run.metricsPath);
   const samplesOut = new MetricsWriter(samplesPath, false);
   const sampler = new Sampler(mc);
+  let lastRows: RolloutRow[] = [];
+  let lastPrompts: EncodedPrompt[] = [];
 
-  const checkpoint = async (next: { epoch: number; stepInEpoch: number; epochRngState: number }): Promise<string> => {
-    const s: GrpoTrainerState = { step, ...next, optimizerStep: actor.optimizer.state.step };
-    const arrays = actor.optimizer.arrays();
-    try {
-      return await writeCheckpoint(run.checkpointsDir, step, (tmp) => saveCheckpoint(tmp, actor.params, mc, tok, { info: { stage: "grpo", step, run: run.dir }, optimizer: arrays }), s);
-    } finally {
-      arrays.step.dispose();
-    }
-  };
-
-  // 3. The loop.
-  const bar = opts.progress === false ? null : createProgress({ total: total - step, label: "GRPO" });
-  let lastSaved = state ? step : -1;
-  let halted = false;
+  // 3. The loop (train/loop.ts); each step is the algorithm: rollout, reward, advantage, old and
+  // reference log-probs, update.
   const P = cfg.rollout.promptsPerStep;
+  let order: number[] = [];
+  let end: LoopEnd;
   try {
-    while (step < total && !halted) {
-      rng.state = epochRngState;
-      const order = rng.shuffle(items.map((_, i) => i));
-      for (; stepInEpoch < perEpoch && step < total; ) {
+    end = await runLoop<GrpoStepMetrics>(at, state !== null, {
+      total,
+      saveEvery: cfg.train.saveEvery,
+      planEpoch: (rng) => {
+        order = rng.shuffle(items.map((_, i) => i));
+        return perEpoch;
+      },
+      step: async (p) => {
         const t0 = performance.now();
-        const stepItems = order.slice(stepInEpoch * P, (stepInEpoch + 1) * P).map((i) => items[i]);
+        const stepItems = order.slice(p.stepInEpoch * P, (p.stepInEpoch + 1) * P).map((i) => items[i]);
         const prompts = await Promise.all(stepItems.map((it, uid) => encodePrompt(it, uid, tok, mc, { ...cfg.rollout, realNewline: cfg.data.realNewline })));
         // Rollout: n samples per prompt, as token ids with their log-probs.
-        const sampled = await sampleGroups(sampler, actor.params, prompts, tok, { ...cfg.rollout, seed: hashSeed(cfg.train.seed * 100_003 + step), realNewline: cfg.data.realNewline });
+        const sampled = await sampleGroups(sampler, actor.params, prompts, tok, { ...cfg.rollout, seed: hashSeed(cfg.train.seed * 100_003 + p.step), realNewline: cfg.data.realNewline });
         const t1 = performance.now();
         // Reward: the published rule on each response.
         const scored = scoreSamples(sampled, prompts, cfg.reward);
@@ -265,71 +280,29 @@ export async function trainGrpo(input: GrpoConfigInput | GrpoConfig, opts: Train
           for (let mi = 0; mi < plan.length; mi++) acc.push(await actor.updateMiniBatch(rows, plan[mi], a.lr));
         }
         const t3 = performance.now();
-        step++;
-        stepInEpoch++;
-        const avg = (k: keyof Omit<UpdateMetrics, "updates">) => acc.reduce((s, x) => s + x[k], 0) / acc.length;
-        const adv = stats(rows.map((r) => r.advantage));
-        const responseTokens = rows.reduce((s, x) => s + x.responseIds.length, 0);
-        const m: GrpoStepMetrics = {
-          step,
-          epoch: epoch + stepInEpoch / perEpoch,
-          lr: a.lr,
-          ...rolloutStats(rows, prompts),
-          pg_loss: avg("pg_loss"),
-          pg_clipfrac: avg("pg_clipfrac"),
-          pg_clipfrac_lower: avg("pg_clipfrac_lower"),
-          ppo_kl: avg("ppo_kl"),
-          kl_loss: avg("kl_loss"),
-          entropy: avg("entropy"),
-          grad_norm: avg("grad_norm"),
-          updates: acc.length,
-          adv_mean: adv.mean,
-          adv_std: adv.std,
-          adv_min: adv.min,
-          adv_max: adv.max,
-          sample_s: (t1 - t0) / 1000,
-          score_s: (t2 - t1) / 1000,
-          update_s: (t3 - t2) / 1000,
-          step_s: (t3 - t0) / 1000,
-          sample_tokens_per_s: responseTokens / Math.max(1e-9, (t1 - t0) / 1000),
-        };
-        metricsOut.append(m as unknown as Record<string, unknown>);
-        for (const s of rows.filter((x) => x.k === 0).slice(0, cfg.train.logSamples)) {
-          const it = prompts[s.uid].item;
-          samplesOut.append({ step, dataset_name: it.dataset_name, dataset_index: it.dataset_index, answer_label: it.answer_label, response: s.text, reward: s.reward.reward, reason: s.reward.reason });
+        const m = grpoMetrics(p.step + 1, p.epoch + (p.stepInEpoch + 1) / perEpoch, a.lr, rows, prompts, acc, [t0, t1, t2, t3]);
+        lastRows = rows;
+        lastPrompts = prompts;
+        return { metrics: m, note: `reward ${m.reward_mean.toFixed(3)} acc ${m.accuracy.toFixed(3)} kl ${m.kl_loss.toFixed(4)}` };
+      },
+      afterStep: (m) => {
+        for (const s of lastRows.filter((x) => x.k === 0).slice(0, cfg.train.logSamples)) {
+          const it = lastPrompts[s.uid].item;
+          samplesOut.append({ step: m.step, dataset_name: it.dataset_name, dataset_index: it.dataset_index, answer_label: it.answer_label, response: s.text, reward: s.reward.reward, reason: s.reward.reason });
         }
-        opts.onStep?.(m, rows);
-        bar?.tick(1, `reward ${m.reward_mean.toFixed(3)} acc ${m.accuracy.toFixed(3)} kl ${m.kl_loss.toFixed(4)}`);
-        if (opts.haltAfterStep !== undefined && step >= opts.haltAfterStep) {
-          halted = true;
-          break;
-        }
-        const epochDone = stepInEpoch === perEpoch;
-        const next = epochDone ? { epoch: epoch + 1, stepInEpoch: 0, epochRngState: rng.state } : { epoch, stepInEpoch, epochRngState };
-        const stopping = opts.signal?.aborted === true;
-        if (step === total || stopping || (cfg.train.saveEvery > 0 && step % cfg.train.saveEvery === 0)) {
-          await checkpoint(next);
-          lastSaved = step;
-          pruneCheckpoints(run.checkpointsDir, cfg.train.keepLast);
-        }
-        if (stopping) {
-          halted = true;
-          log(`stopped at step ${step}; resume with the same config to continue`);
-          break;
-        }
-      }
-      if (!halted && stepInEpoch >= perEpoch) {
-        epoch++;
-        stepInEpoch = 0;
-        epochRngState = rng.state;
-      }
-    }
+        opts.onStep?.(m, lastRows);
+      },
+      checkpoint: async (step, next) => {
+        const s: GrpoTrainerState = { step, epoch: next.epoch, stepInEpoch: next.stepInEpoch, epochRngState: next.epochRngState, optimizerStep: actor.optimizer.state.step };
+        await saveTrainerCheckpoint(run, step, actor.optimizer, mc, tok, { stage: "grpo", step, run: run.dir }, s, { keepLast: cfg.train.keepLast });
+      },
+    }, { metricsPath: run.metricsPath, progress: opts.progress === false ? null : "GRPO", signal: opts.signal, haltAfterStep: opts.haltAfterStep, log });
   } finally {
-    metricsOut.close();
     samplesOut.close();
-    bar?.done();
     sampler.dispose();
   }
+  const { halted, lastSaved } = end;
+  const step = end.at.step;
   const finished = step >= total && !halted;
   const finalCheckpoint = lastSaved === step ? (latestCheckpoint(run.checkpointsDir)?.dir ?? null) : null;
   const all = readMetrics<GrpoStepMetrics>(run.metricsPath).records;

@@ -15,30 +15,26 @@ import { join } from "node:path";
 import { numpy as np } from "../model/jax";
 import { buildHostBatch, lossMask, type Sequence } from "../model/batch";
 import { checkStageModels, stageModel, type StageModels } from "./init-model";
-import { loadCheckpoint, saveCheckpoint, diffShapes } from "../model/checkpoint";
+import { loadCheckpoint, diffShapes } from "../model/checkpoint";
 import type { ModelConfig } from "../model/config";
 import { initEngine } from "../model/engine";
 import { EmbeddedModel } from "../model/model";
 import { paramShapes, type Params } from "../model/params";
 import type { TextTokenizer } from "../model/tokenizer";
 import { imagePatches } from "../model/vision";
-import { createProgress } from "../viz/progress";
 import { checkConfigFiles, parseSftConfig, type SftConfig, type SftConfigInput } from "./config";
 import { cosineWithWarmup, warmupSteps } from "./schedule";
 import { loadSftItems, planEpoch, planFixed, splitHeldOut, targetTokens, tokenizeItems, type PlannedStep, type SftDataReport, type SftExample, type TokenizeReport } from "./sft-data";
 import { LmTrainer, type MicroBatch } from "./lm-step";
+import { resumePoint, runLoop, saveTrainerCheckpoint, type LoopPosition } from "./loop";
 import {
   ConfigError,
-  latestCheckpoint,
   listCheckpoints,
-  MetricsWriter,
   openRun,
-  pruneCheckpoints,
   readCheckpointState,
   readMetrics,
   Rng,
   truncateMetrics,
-  writeCheckpoint,
   writeJsonAtomic,
   type RunFolder,
 } from "./runs";
@@ -260,17 +256,13 @@ export async function runSft(input: SftConfigInput | SftConfig, opts: SftRunOpti
   await initEngine();
 
   // 2. The starting point: the latest checkpoint of this run, else the configured initial model.
-  const resumeFrom = run.resumed ? latestCheckpoint(run.checkpointsDir) : null;
+  const resume = resumePoint<SftTrainerState>(run, log);
   let params: Params;
   let mc: ModelConfig;
   let tok: TextTokenizer;
-  let optimizer: ReturnType<typeof loadCheckpoint>["optimizer"];
-  let state: SftTrainerState | null = null;
-  if (resumeFrom) {
-    const ck = loadCheckpoint(resumeFrom.dir);
-    ({ params, config: mc, tokenizer: tok, optimizer } = ck);
-    state = readCheckpointState<SftTrainerState>(resumeFrom.dir);
-    log(`resuming ${run.dir} from ${resumeFrom.dir} (step ${state.step})`);
+  const state = resume?.state ?? null;
+  if (resume) {
+    ({ params, config: mc, tokenizer: tok } = resume.checkpoint);
   } else {
     ({ params, config: mc, tok } = await initialModel(cfg, log, opts.models));
   }
@@ -288,113 +280,69 @@ export async function runSft(input: SftConfigInput | SftConfig, opts: SftRunOpti
 
   // 4. Trainer, restored when resuming; metrics past the checkpoint are dropped (they are redone).
   const stepper = new LmTrainer(params, mc, { lr: t.lr, beta1: t.betas[0], beta2: t.betas[1], eps: t.eps, weightDecay: t.weightDecay, maxGradNorm: t.maxGradNorm });
-  const rng = new Rng(t.seed);
-  let step = 0;
-  let epoch = 0;
-  let stepInEpoch = 0;
-  let epochRngState = rng.state;
+  let at: LoopPosition = { step: 0, epoch: 0, stepInEpoch: 0, epochRngState: new Rng(t.seed).state };
   let lastHeld: number | null = null;
   if (state) {
-    if (!optimizer) throw new ConfigError(`checkpoint ${resumeFrom!.dir} has no optimizer state; cannot resume exactly`);
+    const optimizer = resume!.checkpoint.optimizer!;
     const problems = diffShapes(
       Object.fromEntries(Object.entries(optimizer).filter(([k]) => k.startsWith("m.")).map(([k, v]) => [k.slice(2), v])),
       paramShapes(mc),
     );
-    if (problems.length) throw new ConfigError(`checkpoint ${resumeFrom!.dir}: optimizer state does not match the model:\n  ${problems.join("\n  ")}`);
+    if (problems.length) throw new ConfigError(`checkpoint ${resume!.dir}: optimizer state does not match the model:\n  ${problems.join("\n  ")}`);
     stepper.optimizer.restore(optimizer, state.optimizerStep);
-    step = state.step;
-    epoch = state.epoch;
-    stepInEpoch = state.stepInEpoch;
-    epochRngState = state.epochRngState;
+    at = { step: state.step, epoch: state.epoch, stepInEpoch: state.stepInEpoch, epochRngState: state.epochRngState };
     lastHeld = state.heldOutLoss;
-    truncateMetrics(run.metricsPath, step);
+    truncateMetrics(run.metricsPath, at.step);
   } else if (run.resumed) {
     truncateMetrics(run.metricsPath, 0);
   }
-  const metricsOut = new MetricsWriter(run.metricsPath);
-
-  const checkpoint = async (epochEnd: number | null, next: { epoch: number; stepInEpoch: number; epochRngState: number }): Promise<string> => {
-    const s: SftTrainerState = { step, ...next, rngState: rng.state, optimizerStep: stepper.optimizer.state.step, epochEnd, heldOutLoss: lastHeld };
-    const arrays = stepper.optimizer.arrays();
-    try {
-      return await writeCheckpoint(
-        run.checkpointsDir,
-        step,
-        (tmp) => saveCheckpoint(tmp, stepper.params, mc, tok, { info: { stage: "sft", step, epoch: epochEnd ?? next.epoch + next.stepInEpoch / perEpoch, run: run.dir }, optimizer: arrays }),
-        s,
-      );
-    } finally {
-      arrays.step.dispose();
-    }
-  };
   const epochCheckpoints = () => new Set(listCheckpoints(run.checkpointsDir).filter((c) => readCheckpointState<SftTrainerState>(c.dir).epochEnd !== null).map((c) => c.step));
 
-  // 5. The loop.
-  const bar = opts.progress === false ? null : createProgress({ total: total - step, label: "SFT" });
-  const session: SftMetrics[] = [];
+  // 5. The loop (train/loop.ts): this trainer's epoch plan, step and checkpoint.
+  let plan: PlannedStep[] = [];
   let sessionTokens = 0;
   const sessionStart = performance.now();
-  let lastSaved = state ? step : -1;
-  let halted = false;
-  try {
-    while (step < total && !halted) {
-      rng.state = epochRngState;
+  const end = await runLoop<SftMetrics>(at, state !== null, {
+    total,
+    saveEvery: t.saveEvery,
+    saveAlso: (_step, epochDone) => epochDone && t.saveEpochs,
+    planEpoch: (rng) => {
       const order = rng.shuffle(train.map((_, i) => i));
-      const plan: PlannedStep[] = planEpoch(lengths, targetCounts, order, t, mc.maxSeq, rng);
-      for (; stepInEpoch < plan.length && step < total; ) {
-        const ps = plan[stepInEpoch];
-        const t0 = performance.now();
-        let tokens = 0;
-        const micros: MicroBatch[] = [];
-        for (const m of ps.micro) {
-          const b = await buildMicroBatch(train, m.rows, m.length, t.microBatch, mc, tok);
-          micros.push(b.micro);
-          tokens += b.tokens;
-        }
-        const lr = cosineWithWarmup(step, sched);
-        const r = await stepper.step(micros, lr, 1 / Math.max(1, ps.tokens));
-        step++;
-        stepInEpoch++;
-        const ms = performance.now() - t0;
-        sessionTokens += tokens;
-        const m: SftMetrics = { step, epoch: epoch + stepInEpoch / plan.length, loss: r.loss, lr, grad_norm: r.gradNorm, target_tokens: ps.tokens, tokens, step_ms: ms, tokens_per_s: tokens / (ms / 1000) };
-        const epochDone = stepInEpoch === plan.length;
-        if ((t.evalEvery > 0 && step % t.evalEvery === 0) || step === total) {
-          lastHeld = await heldOutLoss(stepper, data.heldOut, cfg, mc, tok);
-          if (lastHeld !== null) m.held_out_loss = lastHeld;
-        }
-        metricsOut.append(m as unknown as Record<string, unknown>);
-        session.push(m);
-        await opts.onStep?.(m);
-        bar?.tick(1, `loss ${r.loss.toFixed(3)}${m.held_out_loss !== undefined ? ` held-out ${m.held_out_loss.toFixed(3)}` : ""}`);
-        if (opts.haltAfterStep !== undefined && step >= opts.haltAfterStep) {
-          halted = true;
-          break;
-        }
-        const next = epochDone ? { epoch: epoch + 1, stepInEpoch: 0, epochRngState: rng.state } : { epoch, stepInEpoch, epochRngState };
-        const stopping = opts.signal?.aborted === true;
-        const save = step === total || stopping || (t.saveEvery > 0 && step % t.saveEvery === 0) || (epochDone && t.saveEpochs);
-        if (save) {
-          await checkpoint(epochDone ? epoch + 1 : null, next);
-          lastSaved = step;
-          pruneCheckpoints(run.checkpointsDir, t.keepLast, epochCheckpoints());
-        }
-        if (stopping) {
-          halted = true;
-          log(`stopped at step ${step}; resume with the same config to continue`);
-          break;
-        }
+      plan = planEpoch(lengths, targetCounts, order, t, mc.maxSeq, rng);
+      return plan.length;
+    },
+    step: async (p) => {
+      const ps = plan[p.stepInEpoch];
+      const t0 = performance.now();
+      let tokens = 0;
+      const micros: MicroBatch[] = [];
+      for (const m of ps.micro) {
+        const b = await buildMicroBatch(train, m.rows, m.length, t.microBatch, mc, tok);
+        micros.push(b.micro);
+        tokens += b.tokens;
       }
-      if (!halted && stepInEpoch >= plan.length) {
-        epoch++;
-        stepInEpoch = 0;
-        epochRngState = rng.state;
+      const lr = cosineWithWarmup(p.step, sched);
+      const r = await stepper.step(micros, lr, 1 / Math.max(1, ps.tokens));
+      const step = p.step + 1;
+      const ms = performance.now() - t0;
+      sessionTokens += tokens;
+      const m: SftMetrics = { step, epoch: p.epoch + (p.stepInEpoch + 1) / plan.length, loss: r.loss, lr, grad_norm: r.gradNorm, target_tokens: ps.tokens, tokens, step_ms: ms, tokens_per_s: tokens / (ms / 1000) };
+      if ((t.evalEvery > 0 && step % t.evalEvery === 0) || step === total) {
+        lastHeld = await heldOutLoss(stepper, data.heldOut, cfg, mc, tok);
+        if (lastHeld !== null) m.held_out_loss = lastHeld;
       }
-    }
-  } finally {
-    metricsOut.close();
-    bar?.done();
-  }
+      return { metrics: m, note: `loss ${r.loss.toFixed(3)}${m.held_out_loss !== undefined ? ` held-out ${m.held_out_loss.toFixed(3)}` : ""}` };
+    },
+    afterStep: (m) => opts.onStep?.(m),
+    checkpoint: async (step, next, epochDone, rngState) => {
+      const epochEnd = epochDone ? next.epoch : null;
+      const s: SftTrainerState = { step, epoch: next.epoch, stepInEpoch: next.stepInEpoch, epochRngState: next.epochRngState, rngState, optimizerStep: stepper.optimizer.state.step, epochEnd, heldOutLoss: lastHeld };
+      const info = { stage: "sft", step, epoch: epochEnd ?? next.epoch + next.stepInEpoch / perEpoch, run: run.dir };
+      await saveTrainerCheckpoint(run, step, stepper.optimizer, mc, tok, info, s, { keepLast: t.keepLast, keep: epochCheckpoints() });
+    },
+  }, { metricsPath: run.metricsPath, progress: opts.progress === false ? null : "SFT", signal: opts.signal, haltAfterStep: opts.haltAfterStep, log });
+  const { halted, lastSaved } = end;
+  const step = end.at.step;
   const finished = step >= total;
   const secs = (performance.now() - sessionStart) / 1000;
   const ckpts = listCheckpoints(run.checkpointsDir);
