@@ -20,12 +20,20 @@ export async function createEngine(config: ModelConfig): Promise<LmEngine> {
  */
 export class LazyEngine {
   private chosen: Promise<LmEngine> | null = null;
+  /** The chosen engine once made, so dispose() frees it at once (callers count buffers right after). */
+  private resolved: LmEngine | null = null;
   private jaxLm: JaxLm | null = null;
 
   constructor(readonly config: ModelConfig) {}
 
   get(): Promise<LmEngine> {
-    if (!this.chosen) this.chosen = createEngine(this.config);
+    if (!this.chosen) {
+      const p = createEngine(this.config);
+      this.chosen = p;
+      void p.then((e) => {
+        if (this.chosen === p) this.resolved = e;
+      });
+    }
     return this.chosen;
   }
 
@@ -41,7 +49,9 @@ export class LazyEngine {
   dispose(): void {
     const e = this.chosen;
     this.chosen = null;
-    if (e) void e.then((x) => x.dispose());
+    if (this.resolved) this.resolved.dispose();
+    else if (e) void e.then((x) => x.dispose());
+    this.resolved = null;
     this.jaxLm?.dispose();
     this.jaxLm = null;
   }
