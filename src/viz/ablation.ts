@@ -109,6 +109,12 @@ export function findingsMarkdown(res: AblationResults, opts: { imageBenchmarks?:
     `2. *SFT on text traces lowers image accuracy below the base.* SFT(text) - base: ${f2.diff >= 0 ? "+" : ""}${f2.diff.toFixed(1)} points (${f2.per}). In miniature: ${verdict(f2.diff, false)}.`,
     `3. *Text-only RLVR is as good as or better than image-text RLVR on image benchmarks.* RL(text) - RL(image-text): ${f3.diff >= 0 ? "+" : ""}${f3.diff.toFixed(1)} points (${f3.per}). In miniature: ${verdict(f3.diff, true, true)}.`,
   ];
+  // A row that writes one letter (or none) for nearly every item differs from others by its habit.
+  const habits = res.rows
+    .map((r) => ({ r, top: Object.entries(r.benchmarks[ids[0]]?.letters ?? {}).sort((a, b) => b[1] - a[1])[0] }))
+    .filter((x) => x.top && x.top[1] >= 0.9)
+    .map((x) => `${x.r.name} (${x.top[0] === "none" ? "no letter" : x.top[0]} ${(100 * x.top[1]).toFixed(0)}%)`);
+  if (habits.length) lines.push("", `Read these against the letters: on ${ids[0]}, ${habits.join(", ")} answer with one letter (or none) nearly every time, so the differences above between such rows measure which habit training left, not what the model knows or sees.`);
   if (slake) {
     const sees = slake.blind_accuracy !== null && slake.accuracy > slake.blind_accuracy && (slake.p_vs_blind ?? 1) < 0.05;
     lines.push(
