@@ -22,6 +22,7 @@ const STAGES: Record<string, Stage> = {
   cluster: ["verl on Ray: export, submit, follow, stop, merge, serve", () => import("./cli/cluster")],
   reproduce: ["a row of the paper's table from a served model, beside the paper's", () => import("./cli/reproduce")],
   serve: ["serve an embedded checkpoint over an OpenAI-compatible API", () => import("./cli/serve")],
+  ablation: ["the paper's ablation in miniature (--preset smoke|workshop|full)", () => import("./cli/ablation")],
 };
 
 function usage(): string {

@@ -1,6 +1,8 @@
 /**
- * The shared base model: the language-model warm-up (pretrain.ts) of a size, made once and kept in
- * runs/base-<size>, so notebooks 02-05 start from the same weights whatever order they run in.
+ * The shared base model: the language-model warm-up (pretrain.ts) of a size followed by the
+ * vision-language alignment (train/align.ts: captions and open questions of the image-text
+ * training splits), made once and kept in runs/base-<size>, so notebooks 02-06 start from the
+ * same weights, a model that has looked at images, whatever order they run in.
  * A lock folder keeps two processes from warming up the same base at once (the second waits).
  * Smoke mode (MEDVLTHINKER_SMOKE=1 or `smoke: true`) uses the tiny config and a handful of steps.
  */
@@ -9,6 +11,8 @@ import { join, resolve } from "node:path";
 import { REPO_ROOT } from "../paths";
 import { withLock } from "../dir-lock";
 import { createProgress } from "../viz/progress";
+import { ALIGN_DEFAULTS, alignmentData, type AlignOptions } from "../train/align";
+import { teacherForcedSteps } from "../train/teacher-forced";
 import { sizeConfig, type ModelConfig } from "../model/config";
 import { EmbeddedModel } from "../model/model";
 import { PRETRAIN_DEFAULTS, pretrain, type PretrainOptions } from "./pretrain";
@@ -25,6 +29,8 @@ export interface BaseModelOptions {
   pretrain?: Partial<Omit<PretrainOptions, "size" | "out">>;
   /** Show a progress bar while warming up (default true). */
   progress?: boolean;
+  /** Override alignment options (steps, lr, ...); `false`: no alignment (a text-only base). */
+  align?: Partial<AlignOptions> | false;
 }
 
 export function isSmoke(): boolean {
@@ -63,21 +69,39 @@ export async function ensureBaseModel(o: BaseModelOptions = {}): Promise<Embedde
     if (!ready()) return null;
     const m = await EmbeddedModel.load(ck);
     const stale = staleFields(m.config, size);
-    // Only a finished warm-up counts (its final save records final_loss; mid-run saves do not).
-    if (stale.length === 0 && m.info.stage === "pretrain" && m.info.final_loss !== undefined) return m;
+    // Only a finished warm-up counts (its final save records final_loss; mid-run saves do not),
+    // and, unless alignment is off, only one whose alignment finished (info.align).
+    const aligned = o.align === false || m.info.align !== undefined;
+    if (stale.length === 0 && m.info.stage === "pretrain" && m.info.final_loss !== undefined && aligned) return m;
     m.dispose();
     return null;
   };
   const cached = await loadFresh();
   if (cached) return cached;
   mkdirSync(dir, { recursive: true });
+  // The alignment stage on a finished language warm-up; saved with info.align, atomically.
+  const alignStage = async (m: EmbeddedModel): Promise<EmbeddedModel> => {
+    if (o.align === false) return m;
+    const a = { ...ALIGN_DEFAULTS[smoke ? "smoke" : "full"], ...o.align };
+    const data = await alignmentData();
+    const bar = o.progress === false ? null : createProgress({ total: a.steps, label: `vision-language alignment of the ${size} base model` });
+    const t0 = Date.now();
+    const r = await teacherForcedSteps(m.params, m.config, m.tokenizer, data.examples, { ...a, onStep: (_s, loss) => bar?.tick(1, `loss ${loss.toFixed(3)}`) });
+    bar?.done();
+    m.params = r.params;
+    await m.save(ck, { align: { ...a, examples: data.examples.length, counts: data.counts, first_loss: r.losses[0], final_loss: r.losses[r.losses.length - 1], seconds: (Date.now() - t0) / 1000 } });
+    return m;
+  };
   return withLock(`${dir}.lock`, async () => {
     const made = await loadFresh(); // made by another process while we waited
     if (made) return made;
     if (ready()) {
-      // A base model from an older config of this size: keep it aside, make today's.
       const old = await EmbeddedModel.load(ck);
-      const why = staleFields(old.config, size).join(", ") || "an unfinished warm-up";
+      const stale = staleFields(old.config, size);
+      // A finished language warm-up of today's config that only lacks the alignment: align it.
+      if (stale.length === 0 && old.info.stage === "pretrain" && old.info.final_loss !== undefined) return alignStage(old);
+      // A base model from an older config of this size: keep it aside, make today's.
+      const why = stale.join(", ") || "an unfinished warm-up";
       old.dispose();
       const aside = `${dir}.stale-${Date.now()}`;
       console.warn(`base model in ${dir} is out of date (${why}); moved to ${aside} and warming up again`);
@@ -97,6 +121,6 @@ export async function ensureBaseModel(o: BaseModelOptions = {}): Promise<Embedde
       },
     });
     bar?.done();
-    return r.model;
+    return alignStage(r.model);
   });
 }

@@ -45,7 +45,9 @@ function trainDocs(root: string): Document[] {
   const traces = JSON.parse(readFileSync(hu, "utf8")) as Record<string, unknown>[];
   traces.forEach((r, i) => {
     if (HUATUO_IN_MEDMCQA.has(i)) return;
-    docs.push({ source: "huatuo-o1-traces/demo_data.json", text: `${r.question}\n${optionsText(r.options)}\n${r.Complex_CoT ?? ""}\n${r.Response ?? ""}` });
+    // The trace in the answer format: the base reads the four tags in context, so their embedding
+    // rows are trained (distinct, meaningful) before any SFT or RL writes them.
+    docs.push({ source: "huatuo-o1-traces/demo_data.json", text: `${r.question}\n${optionsText(r.options)}\n<think> ${r.Complex_CoT ?? ""} </think>\n<answer> ${r.Response ?? ""} </answer>` });
   });
   return docs;
 }

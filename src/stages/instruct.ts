@@ -1,16 +1,22 @@
 /**
- * The "instruct" model: the shared base model (base.ts) after a short format warm-up
- * (train/grpo-warmup.ts formatWarmup: SFT on `<think> </think>\n<answer> L </answer>` with a
- * uniformly random option letter L). The paper curates and trains from Qwen2.5-VL-*-Instruct,
- * which already writes the answer format when asked; our base model has only read medical text.
- * This stage gives it the format and nothing about which answer is right, so pass rates
- * (notebook 02) and GRPO rewards (notebook 04) measure the model rather than the format gate.
+ * The "instruct" model: the shared base model (base.ts: language warm-up + vision-language
+ * alignment) after a short, letter-balanced format warm-up: teacher-forced steps on
+ * `<think> </think>\n<answer> L </answer>` where every option letter L of an item is a target
+ * once per pass over the prompts (train/teacher-forced.ts, instructExamples). The paper curates
+ * and trains from Qwen2.5-VL-*-Instruct, which already writes the answer format when asked; our
+ * base model has not seen the paper's prompt. This stage gives it the format and, because each
+ * item's letters are all targets equally often, no preference for any option letter and nothing
+ * about which answer is right, so pass rates (notebook 02) and GRPO rewards (notebook 04) measure
+ * the model rather than the format gate or a letter habit. (A uniformly random letter per item,
+ * the earlier warm-up, left the workshop model answering B 63% and A 28% of the time: most prompts
+ * have two or three options, so A and B were the targets most often seen.)
  *
  * Made once per base checkpoint and kept in runs/instruct-<size>: its info records the base's
  * fingerprint, and a different base (retrained, resized) means a rebuild. Warm-up prompts are
- * training items only (Huatuo, PubMedQA train, VQA-RAD train closed) minus every item that also
- * appears in an evaluation set. A lock folder keeps two processes from building it at once; the
- * checkpoint is saved atomically and only a save whose info says `stage: "instruct"` counts.
+ * training items only (Huatuo, PubMedQA train, VQA-RAD train closed, SLAKE train closed) minus
+ * every item that also appears in an evaluation set. A lock folder keeps two processes from
+ * building it at once; the checkpoint is saved atomically and only a save whose info says
+ * `stage: "instruct"` counts.
  */
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -18,22 +24,43 @@ import { checkpointFingerprint } from "../model/fingerprint";
 import { REPO_ROOT } from "../paths";
 import { withLock } from "../dir-lock";
 import { createProgress } from "../viz/progress";
-import { formatWarmup, type FormatWarmupOptions } from "../train/grpo-warmup";
+import type { Item } from "../data/item";
+import { buildPrompt, sftTarget } from "../prompt";
+import { teacherForcedSteps, type TeacherForcedExample, type TeacherForcedOptions } from "../train/teacher-forced";
 import { loadGrpoItems } from "../train/grpo-data";
 import { baseModelDir, ensureBaseModel, isSmoke, type BaseModelOptions } from "./base";
 import { EmbeddedModel } from "../model/model";
 import { ConfigError } from "../errors";
 
-/** Warm-up settings (the GRPO presets' format warm-up, a little longer). */
-export type InstructWarmup = Omit<FormatWarmupOptions, "realNewline" | "onStep">;
+/** Warm-up settings (teacher-forced steps; prompts within the 256 positions the base trained on). */
+export type InstructWarmup = Omit<TeacherForcedOptions, "onStep" | "signal">;
 
 export const INSTRUCT_DEFAULTS: Record<"smoke" | "full", InstructWarmup> = {
-  smoke: { steps: 40, lr: 1e-2, batchRows: 8, seed: 42, maxResponseTokens: 12, maxPromptTokens: 48, padMultiple: 16 },
-  full: { steps: 60, lr: 2e-3, batchRows: 8, seed: 42, maxResponseTokens: 24, maxPromptTokens: 224, padMultiple: 256 },
+  smoke: { steps: 40, lr: 1e-2, batchRows: 8, seed: 42, maxTargetTokens: 12, maxPromptTokens: 48, padMultiple: 16, schedule: "constant" },
+  full: { steps: 60, lr: 2e-3, batchRows: 8, seed: 42, maxTargetTokens: 24, maxPromptTokens: 224, padMultiple: 32, schedule: "constant" },
 };
 
+/** Names the warm-up's target scheme in the checkpoint info (a new scheme rebuilds cached models). */
+export const INSTRUCT_METHOD = "letter-balanced, grouped";
+
+function warmupOf(o: InstructModelOptions, smoke: boolean): InstructWarmup {
+  return { ...INSTRUCT_DEFAULTS[smoke ? "smoke" : "full"], ...o.warmup };
+}
+
 /** Training sources of the warm-up prompts (closed questions of their train splits). */
-export const INSTRUCT_SOURCES = ["huatuo-o1", "pubmedqa-train", "vqa-rad"];
+export const INSTRUCT_SOURCES = ["huatuo-o1", "pubmedqa-train", "vqa-rad", "slake-train"];
+
+/**
+ * Letter-balanced warm-up examples: each item once per option letter, the target naming that
+ * letter with empty thinking, all of an item's letters in the same batch (one group). Every step's
+ * letter loss is then the cross-entropy to the uniform distribution over each item's options: it
+ * pulls towards no letter, with none of the step-to-step drift a random letter per item leaves (the
+ * workshop instruct model made with random letters per row still preferred B on yes/no prompts, and
+ * the pass-rate filter then kept SLAKE items keyed A almost only: 28 of 30).
+ */
+export function instructExamples(items: Item[]): TeacherForcedExample[] {
+  return items.flatMap((it, i) => Object.keys(it.options).map((L) => ({ prompt: buildPrompt(it), images: it.images, target: sftTarget("", L), group: i })));
+}
 /** Evaluation sets whose items never serve as warm-up prompts. */
 export const INSTRUCT_EXCLUDE = ["medqa", "medmcqa", "mmlu-med", "medxpertqa-text", "pubmedqa", "vqa-rad", "slake", "medxpertqa-mm"];
 
@@ -88,7 +115,8 @@ export async function ensureInstructModel(o: InstructModelOptions = {}): Promise
   const loadFresh = async (): Promise<EmbeddedModel | null> => {
     if (!ready()) return null;
     const m = await EmbeddedModel.load(ck);
-    if (m.info.stage === "instruct" && m.info.base_fingerprint === baseFp) return m;
+    // Same base, same warm-up method and settings: a changed warm-up rebuilds it too.
+    if (m.info.stage === "instruct" && m.info.base_fingerprint === baseFp && m.info.method === INSTRUCT_METHOD && JSON.stringify(m.info.warmup) === JSON.stringify(warmupOf(o, smoke))) return m;
     m.dispose();
     return null;
   };
@@ -106,24 +134,24 @@ export async function ensureInstructModel(o: InstructModelOptions = {}): Promise
     }
     if (ready()) {
       const old = await EmbeddedModel.load(ck);
-      const why = old.info.stage !== "instruct" ? "an unfinished build" : `base ${String(old.info.base_fingerprint)} -> ${baseFp}`;
+      const why = old.info.stage !== "instruct" ? "an unfinished build" : old.info.base_fingerprint !== baseFp ? `base ${String(old.info.base_fingerprint)} -> ${baseFp}` : "the warm-up changed";
       old.dispose();
       log(`instruct model in ${dir} is out of date (${why}); rebuilding`);
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir, { recursive: true });
     }
-    const w: InstructWarmup = { ...INSTRUCT_DEFAULTS[smoke ? "smoke" : "full"], ...o.warmup };
+    const w: InstructWarmup = warmupOf(o, smoke);
     const sources = o.sources ?? INSTRUCT_SOURCES;
     const { items, report } = await loadGrpoItems({ sources, root: o.dataRoot, excludeEval: INSTRUCT_EXCLUDE, limit: o.limit ?? null, realNewline: false });
     if (items.length === 0) throw new ConfigError(`ensureInstructModel: no closed training items in ${sources.join(", ")}`);
     const bar = o.progress === false ? null : createProgress({ total: w.steps, label: `format warm-up of the ${size} instruct model` });
     const t0 = Date.now();
-    const r = await formatWarmup(base.params, base.config, base.tokenizer, items, { ...w, onStep: (_s, loss) => bar?.tick(1, `loss ${loss.toFixed(3)}`) });
+    const r = await teacherForcedSteps(base.params, base.config, base.tokenizer, instructExamples(items), { ...w, onStep: (_s, loss) => bar?.tick(1, `loss ${loss.toFixed(3)}`) });
     bar?.done();
     base.params = r.params;
     const seconds = (Date.now() - t0) / 1000;
     const excluded = Object.values(report.excludedByBenchmark).reduce((a, b) => a + b, 0);
-    log(`instruct model: ${w.steps} format steps on ${items.length} training prompts (${excluded} overlapping eval items removed), loss ${r.losses[0]?.toFixed(3)} -> ${r.losses[r.losses.length - 1]?.toFixed(3)}, ${seconds.toFixed(0)} s`);
+    log(`instruct model: ${w.steps} letter-balanced format steps on ${items.length} training prompts (${excluded} overlapping eval items removed), loss ${r.losses[0]?.toFixed(3)} -> ${r.losses[r.losses.length - 1]?.toFixed(3)}, ${seconds.toFixed(0)} s`);
     // info.stage is written with the weights in one atomic save: only a finished build counts.
     const baseInfo = base.info;
     base.info = {};
@@ -133,6 +161,7 @@ export async function ensureInstructModel(o: InstructModelOptions = {}): Promise
       base_fingerprint: baseFp,
       base_dir: baseModelDir(baseOpts),
       warmup: w,
+      method: INSTRUCT_METHOD,
       sources,
       prompts: items.length,
       first_loss: r.losses[0],
