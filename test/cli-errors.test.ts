@@ -88,7 +88,7 @@ test("curate --config given a training config is rejected before any work (no mo
   writeFileSync(g, JSON.stringify({ data: ["vqa-rad"], k: 0 }));
   const b = await cli(["curate", "--policy", "embedded", "--config", g], env);
   assert.equal(b.code, 1);
-  assert.match(b.stderr, /invalid curate config:\n\s+k: /);
+  assert.match(b.stderr, /^error: invalid curate config: k: [^\n]*\n$/); // one line
   assert.doesNotMatch(b.stderr, /warm|pretrain|\n\s+at /i);
   assert.ok(!existsSync(join(root, "runs")), "no model was built or loaded");
   rmSync(root, { recursive: true, force: true });

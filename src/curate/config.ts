@@ -9,6 +9,7 @@
  * fast (concurrency, batch size) or what to keep afterwards (filter, order) reuse and extend the same
  * folder: raising k from 8 to 16 sends only samples 8..15; changing the filter resamples nothing.
  */
+import { configIssuesError } from "../errors";
 import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
 import { z } from "zod";
@@ -91,8 +92,7 @@ export type CurateConfigInput = z.input<typeof curateConfigSchema>;
 export function parseCurateConfig(value: unknown): CurateConfig {
   const r = curateConfigSchema.safeParse(value);
   if (!r.success) {
-    const lines = r.error.issues.map((i) => `  ${i.path.join(".") || "(config)"}: ${i.message}`);
-    throw new ConfigError(`invalid curate config:\n${lines.join("\n")}`);
+    throw configIssuesError("curate config", r.error.issues);
   }
   return r.data;
 }

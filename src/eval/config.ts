@@ -12,7 +12,7 @@ import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 
-import { ConfigError } from "../errors";
+import { ConfigError, configIssuesError } from "../errors";
 import { canonicalJson } from "../stable-json";
 import { PROFILE_NAMES } from "../policy/profiles";
 
@@ -90,8 +90,7 @@ export type EvalConfigInput = z.input<typeof evalConfigSchema>;
 export function parseEvalConfig(value: unknown): EvalConfig {
   const r = evalConfigSchema.safeParse(value);
   if (!r.success) {
-    const lines = r.error.issues.map((i) => `  ${i.path.join(".") || "(config)"}: ${i.message}`);
-    throw new ConfigError(`invalid eval config:\n${lines.join("\n")}`);
+    throw configIssuesError("eval config", r.error.issues);
   }
   return r.data;
 }

@@ -2,6 +2,7 @@
  * Typed experiment configs resolved from a named preset plus the user's fields (SFT, GRPO): deep
  * merge, then zod validation with every problem named by its path.
  */
+import { configIssuesError } from "../errors";
 import { z } from "zod";
 import { ConfigError } from "./runs";
 
@@ -52,12 +53,7 @@ export function resolvePresetConfig<T>(input: unknown, where: string, presets: R
   }
   const r = schema.safeParse(deepMerge(presets[presetName], input));
   if (!r.success) {
-    const lines = r.error.issues.map((i) => {
-      const keys = (i as { keys?: string[] }).keys;
-      const path = i.path.join(".") || "(config)";
-      return keys?.length ? `  ${path}: unknown key(s) ${keys.map((k) => `'${k}'`).join(", ")}` : `  ${path}: ${i.message}`;
-    });
-    throw new ConfigError(`invalid ${where}:\n${lines.join("\n")}`);
+    throw configIssuesError(where, r.error.issues);
   }
   return r.data;
 }
