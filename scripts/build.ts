@@ -19,7 +19,7 @@
  * (bin/medvlthinker.js runs it). Subcommands are reached through src/cli.ts's literal import()s.
  */
 import { build, type Plugin } from "esbuild";
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { spawnSync } from "node:child_process";
@@ -109,6 +109,8 @@ async function main(): Promise<void> {
   await bundle.close();
   rmSync(TYPES_TMP, { recursive: true, force: true });
 
+  // Files the compiled code reads at run time (not modules): the verl reward plug-in.
+  for (const asset of ["cluster/verl_reward.py"]) copyFileSync(join(ROOT, "src", asset), join(DIST, asset));
   writeFileSync(join(DIST, "README.md"), "Built by `npm run build` from src/ (scripts/build.ts); do not edit.\n");
   console.log(`build: dist/: ${modules.length} modules, entries ${Object.keys(entryPoints).join(", ")}, in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }

@@ -15,7 +15,7 @@ import sharp from "sharp";
 import type { Item } from "../src/data/item";
 import { writeParquetItems } from "../src/data/parquet";
 import { qwenImageTokens, smartResize } from "../src/data/qwen-vl-image";
-import { readManifest, REWARD_PY, writeGrpoBundle, writeSftBundle } from "../src/cluster/bundle";
+import { readManifest, rewardPy, writeGrpoBundle, writeSftBundle } from "../src/cluster/bundle";
 import { PAPER_SFT_RESOURCES, sftOverrides } from "../src/cluster/verl-sft";
 import { parseSftConfig } from "../src/train/config";
 import { grpoOverrides, PAPER_RESOURCES, toHead } from "../src/cluster/verl-command";
@@ -99,7 +99,7 @@ test("export for the pinned commit: separate text and image files, every row equ
         }
       });
     }
-    assert.equal(readFileSync(join(dir, "reward/medvlthinker_reward.py"), "utf8"), REWARD_PY);
+    assert.equal(readFileSync(join(dir, "reward/medvlthinker_reward.py"), "utf8"), rewardPy());
     const manifest = readManifest(dir);
     for (const f of manifest.files) assert.ok(existsSync(join(dir, f.path)), f.path);
     assert.ok(manifest.files.some((f) => f.path === "command.sh"));

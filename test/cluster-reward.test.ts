@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { computeScore } from "../src/reward";
 import { Rng } from "../src/train/runs";
-import { REWARD_PY } from "../src/cluster/bundle";
+import { rewardPy } from "../src/cluster/bundle";
 
 const WS = [" ", "  ", "\n", "\t", "\r\n", "\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\u00a0", "\u2003", "\u2028", "\u3000", "\ufeff", "\u200b", ""];
 const WORDS = ["Yes", "no", "İstanbul", "STRASSE", "straße", "ΣΟΦΟΣ", "σοφος", "𐐀x", "ﬁne", "the answer is", "A)", "(B)", "B.", "Option C", "answer:", "<think>", "</think>", "<answer>", "</answer>", "<ANSWER>", "<answer", "answer>", "\\n", "Ⅻ", "ǅ"];
@@ -86,7 +86,7 @@ test("the Python reward equals the TypeScript reward on 100,000+ responses (syst
   });
   const dir = mkdtempSync(join(tmpdir(), "reward-py-"));
   try {
-    writeFileSync(join(dir, "reward.py"), REWARD_PY);
+    writeFileSync(join(dir, "reward.py"), rewardPy());
     writeFileSync(join(dir, "cases.jsonl"), cases.map((c) => JSON.stringify([c.s, c.gt, c.extra])).join("\n") + "\n");
     const driver = [
       "import importlib.util, json, sys",

@@ -10,8 +10,9 @@
  *   manifest.json              every file with its role, size and sha256; row, image and left-out counts
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { join, relative, resolve } from "node:path";
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, relative, resolve } from "node:path";
 import { writeFileAtomic } from "../atomic";
 import { ConfigError } from "../errors";
 import type { Item } from "../data/item";
@@ -24,8 +25,35 @@ import { parseSftConfig, type SftConfig } from "../train/config";
 import { loadSftItems } from "../train/sft-data";
 import { exportVerlRows, VERL_COMMITS, type ExportedFile, type LeftOut, type VerlTarget } from "./verl-data";
 
-/** The Python reward verl loads (src/cluster/verl_reward.py), read once. */
-export const REWARD_PY = readFileSync(join(REPO_ROOT, "src", "cluster", "verl_reward.py"), "utf8");
+let rewardSource: string | null = null;
+
+/**
+ * The Python reward verl loads (src/cluster/verl_reward.py; an installed package ships it as
+ * dist/cluster/verl_reward.py), read on first use so that loading this module needs no file.
+ */
+export function rewardPy(): string {
+  if (rewardSource !== null) return rewardSource;
+  const candidates = [join(REPO_ROOT, "src", "cluster", "verl_reward.py")];
+  // Installed: beside the compiled module. No import.meta (tslab compiles src/ to CommonJS), so the
+  // package is found from the running bin, then from the current folder's node_modules.
+  if (process.argv[1]) {
+    try {
+      candidates.push(join(dirname(realpathSync(process.argv[1])), "..", "dist", "cluster", "verl_reward.py"));
+    } catch {
+      /* not a file (a REPL, node -e): try the next place */
+    }
+  }
+  try {
+    const pkg = createRequire(join(process.cwd(), "noop.js")).resolve("medvlthinker-ts/package.json");
+    candidates.push(join(dirname(pkg), "dist", "cluster", "verl_reward.py"));
+  } catch {
+    /* not installed under the current folder */
+  }
+  const found = candidates.find((f) => existsSync(f));
+  if (!found) throw new ConfigError(`the verl reward plug-in verl_reward.py was not found (looked in ${candidates.join(", ")})`);
+  rewardSource = readFileSync(found, "utf8");
+  return rewardSource;
+}
 export const REWARD_FILE = "reward/medvlthinker_reward.py";
 export const MANIFEST_FILE = "manifest.json";
 export const JOB_FILE = "job.json";
@@ -156,7 +184,7 @@ export async function writeGrpoBundle(dir: string, o: GrpoBundleOptions): Promis
   const trainFiles = chooseTrainFiles(train.files, target, o.modality).map((f) => `./data/${f.file}`);
   const valFiles = val ? chooseTrainFiles(val.files, target, o.modality).map((f) => `./data/${f.file}`) : trainFiles;
   if (!val) resources.testFreq = -1; // no held-out set: verl's validation would only re-score training prompts
-  writeFileAtomic(join(dir, REWARD_FILE), REWARD_PY);
+  writeFileAtomic(join(dir, REWARD_FILE), rewardPy());
   const overrides = grpoOverrides(c, resources, { trainFiles, valFiles, rewardPath: `./${REWARD_FILE}` }, target, o.extra);
   const entrypoint = mainPpoEntrypoint(overrides);
   const header = [
