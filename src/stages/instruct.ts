@@ -25,6 +25,7 @@ import { REPO_ROOT } from "../paths";
 import { withLock } from "../dir-lock";
 import { createProgress } from "../viz/progress";
 import type { Item } from "../data/item";
+import { EVALUATION_DATASETS } from "../data/pools";
 import { buildPrompt, sftTarget } from "../prompt";
 import { teacherForcedSteps, type TeacherForcedExample, type TeacherForcedOptions } from "../train/teacher-forced";
 import { loadGrpoItems } from "../train/grpo-data";
@@ -62,7 +63,7 @@ export function instructExamples(items: Item[]): TeacherForcedExample[] {
   return items.flatMap((it, i) => Object.keys(it.options).map((L) => ({ prompt: buildPrompt(it), images: it.images, target: sftTarget("", L), group: i })));
 }
 /** Evaluation sets whose items never serve as warm-up prompts. */
-export const INSTRUCT_EXCLUDE = ["medqa", "medmcqa", "mmlu-med", "medxpertqa-text", "pubmedqa", "vqa-rad", "slake", "medxpertqa-mm"];
+export const INSTRUCT_EXCLUDE: string[] = [...EVALUATION_DATASETS];
 
 export interface InstructModelOptions {
   /** Model size (default workshop); smoke mode forces tiny. */

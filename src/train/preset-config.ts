@@ -4,13 +4,14 @@
  */
 import { configIssuesError } from "../errors";
 import { z } from "zod";
+import { EVALUATION_DATASETS } from "../data/pools";
 import { ConfigError } from "./runs";
 
 /** A config's fields, all optional at every depth (arrays replace, as deepMerge does). */
 export type DeepPartial<T> = T extends unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
 
 /** Every benchmark with a local copy: by default none of their items may be trained on. */
-export const ALL_LOCAL_EVALS = ["medqa", "medmcqa", "mmlu-med", "medxpertqa-text", "pubmedqa", "vqa-rad", "slake", "medxpertqa-mm"];
+export const ALL_LOCAL_EVALS: string[] = [...EVALUATION_DATASETS];
 
 /** The model size names (model/config.ts SIZES) a training config may start from. */
 export const modelSizeSchema = z.enum(["tiny", "workshop", "small", "reference"]);
