@@ -5,9 +5,9 @@
  *
  * Storage is the evaluation harness's append-only store (src/eval/store.ts: ResultRecord lines,
  * torn-line recovery, ResultWriter), with run = 0 and `benchmark` = the data source. The loop is
- * our own because the harness grades with the evaluation rule; it follows the harness's design:
- * a pool of workers, all samples of an item appended in one write, resume by sending only the
- * samples not yet on disk.
+ * the harness's resumable skeleton (src/eval/pool.ts runResumableSampling) with the reward as its
+ * grader: a pool of workers, all samples of an item appended in one write, resume by sending only
+ * the samples not yet on disk.
  *
  * Seeds: a request for samples s0 .. s0+m-1 of an item carries seed + s0, so a resumed partial
  * item asks a seeded server for new samples rather than the first m again.
@@ -17,9 +17,8 @@ import type { Item } from "../data/item";
 import { itemHash } from "../data/item";
 import { scrubUrl } from "../policy/secrets";
 import { withRunLock } from "../run-lock";
-import { createProgress } from "../viz/progress";
-import { runSamplingPool } from "../eval/pool";
-import { CONFIG_FILE, readResults, recordKey, RESULTS_FILE, ResultWriter, writeFileAtomic, type ResultRecord } from "../eval/store";
+import { runResumableSampling, type SampleUnit } from "../eval/pool";
+import { CONFIG_FILE, recordKey, RESULTS_FILE, writeFileAtomic, type ResultRecord } from "../eval/store";
 import type { Policy } from "../policy/policy";
 import { computeReward, type RewardOptions } from "../reward";
 import { ConfigError, curateIdentity, curateRunDir, curateRunHash, type CurateConfig } from "./config";
@@ -91,15 +90,6 @@ export interface PassRateOptions {
   wait?: boolean | number;
 }
 
-interface Task {
-  source: string;
-  index: number;
-  hash: string;
-  item: Item;
-  /** Sample indices still missing, ascending. */
-  missing: number[];
-}
-
 /** Grade one sample with the training reward (src/reward.ts computeReward): correct iff score 1. */
 export function gradeSample(item: Item, text: string, reward: RewardOptions): { correct: boolean; format: boolean; reward: number; predicted: string | null; extracted: string | null; via: string } {
   const r = computeReward(text, item, reward);
@@ -152,7 +142,7 @@ async function estimatePassCountsLocked(sources: PassRateSource[], policy: Polic
     ids.add(s.id);
   }
 
-  // 1. The run folder, its config and what is already there.
+  // 1. The run folder and its config.
   const dir = curateRunDir(config, model);
   const runId = curateRunHash(config, model);
   writeFileAtomic(
@@ -160,108 +150,40 @@ async function estimatePassCountsLocked(sources: PassRateSource[], policy: Polic
     JSON.stringify({ runId, identity: curateIdentity(config, model), config: { ...config, model, baseURL: scrubUrl(config.baseURL) }, ...(opts.meta ? { meta: opts.meta } : {}) }, null, 2) + "\n",
   );
   const file = join(dir, RESULTS_FILE);
-  const prior = readResults(file);
-  const warnings = [...prior.warnings];
-  const done = new Map<string, PassRecord>();
-  for (const r of prior.records) {
-    const key = recordKey(r);
-    if (done.has(key)) warnings.push(`${file}: duplicate record ${key.replace(/\t/g, "/")} ignored`);
-    else done.set(key, r);
-  }
+  const warnings: string[] = [];
 
-  // 2. What is missing, item by item.
+  // 2. What is missing, item by item: sample, grade with the training reward, append.
   const k = config.k;
-  const tasks: Task[] = [];
-  let resumed = 0;
-  for (const s of sources) {
-    s.items.forEach((item, j) => {
-      const index = sourceIndex(s, j);
-      const hash = itemHash(item);
-      const missing: number[] = [];
-      for (let sample = 0; sample < k; sample++) {
-        const r = done.get(recordKey({ benchmark: s.id, index, run: 0, sample }));
-        if (!r) {
-          missing.push(sample);
-          continue;
-        }
-        if (r.hash !== hash) {
-          throw new ConfigError(`${file}: ${s.id} item ${index} had hash ${r.hash}, the data now gives ${hash}: the source changed since this run began; use another --out`);
-        }
-      }
-      if (missing.length === 0) resumed++;
-      else tasks.push({ source: s.id, index, hash, item, missing });
-    });
-  }
-  for (const w of warnings) log(`warning: ${w}`);
-  if (resumed > 0) log(`resuming ${dir}: ${resumed} items complete, ${tasks.length} to sample`);
-
-  // 3. Sample, grade, append.
-  const progress = opts.progress === false || tasks.length === 0 ? null : createProgress({ total: tasks.length, label: `pass rate ${model} (k=${k})` });
-  const { fresh, sent, failed, firstFailure } = await runSamplingPool<Task, PassRecord>({
-    tasks,
+  const units: SampleUnit[] = sources.flatMap((s) => s.items.map((item, j) => ({ benchmark: s.id, index: sourceIndex(s, j), run: 0, item })));
+  const { records, sent, resumed } = await runResumableSampling<PassRecord>({
+    dir,
+    file,
+    units,
+    n: k,
     policy,
     concurrency: config.concurrency,
     batchSize: config.batchSize,
+    resend: "missing",
+    retryRefused: false,
     // A batch: consecutive tasks that need the same request (same count, same first sample).
-    sameRequest,
-    params: (t) => ({ ...config.sampling, n: t.missing.length, seed: config.sampling.seed + t.missing[0] }),
-    item: (t) => t.item,
-    records: (batch, completions) => {
-      const lines: PassRecord[] = [];
-      let incomplete = 0;
-      batch.forEach((t, j) => {
-        const samples = completions[j] ?? [];
-        t.missing.forEach((sample, m) => {
-          const c = samples[m];
-          if (!c) return;
-          const g = gradeSample(t.item, c.text, config.reward);
-          lines.push({
-            benchmark: t.source,
-            index: t.index,
-            hash: t.hash,
-            run: 0,
-            sample,
-            response: config.responses === "none" ? "" : c.text,
-            finish_reason: c.finish_reason,
-            correct: g.correct,
-            predicted: g.predicted,
-            gold: t.item.answer_label,
-            extracted: g.extracted,
-            via: g.via,
-            format: g.format,
-            reward: g.reward,
-          });
-        });
-        if (samples.length < t.missing.length) incomplete++;
-      });
-      return { records: lines, incomplete };
+    sameRequest: (a, b) => a.samples.length === b.samples.length && a.samples[0] === b.samples[0],
+    params: (t) => ({ ...config.sampling, n: t.samples.length, seed: config.sampling.seed + t.samples[0] }),
+    grade: (item, c) => {
+      const g = gradeSample(item, c.text, config.reward);
+      return { correct: g.correct, predicted: g.predicted, extracted: g.extracted, via: g.via, format: g.format, reward: g.reward };
     },
-    writer: new ResultWriter(file, prior.tornBytes),
-    progress,
+    keepResponses: config.responses !== "none",
+    warnings,
+    log,
+    progress: opts.progress === false ? null : `pass rate ${model} (k=${k})`,
     signal: opts.signal,
+    words: {
+      source: "source",
+      resuming: (done, toSend) => `resuming ${dir}: ${done} items complete, ${toSend} to sample`,
+      aborted: (fresh, f) => `pass-rate sampling aborted; ${fresh} new samples are saved in ${f}; rerun to resume`,
+      failed: (count, first) => `${count} items are incomplete (requests failed after all retries; first: ${first}); rerun the same call to send only those`,
+    },
   });
-  if (opts.signal?.aborted) {
-    const e = new Error(`pass-rate sampling aborted; ${fresh.length} new samples are saved in ${file}; rerun to resume`);
-    e.name = "AbortError";
-    throw e;
-  }
-  if (failed > 0) {
-    const msg = `${failed} items are incomplete (requests failed after all retries; first: ${firstFailure}); rerun the same call to send only those`;
-    warnings.push(msg);
-    log(`warning: ${msg}`);
-  }
-
-  // 4. Everything asked for, old and new.
-  const wanted = new Set(sources.flatMap((s) => s.items.map((_, j) => `${s.id}\t${sourceIndex(s, j)}`)));
-  const records: PassRecord[] = [];
-  for (const r of [...done.values(), ...fresh]) {
-    if (r.run === 0 && r.sample < k && wanted.has(`${r.benchmark}\t${r.index}`)) records.push(r);
-  }
   const counts = passCountsFromRecords(sources, records, k);
   return { dir, runId, records, counts, sent, resumed, missing: counts.filter((c) => c.samples < k).length, warnings };
 }
-
-function sameRequest(a: Task, b: Task): boolean {
-  return a.missing.length === b.missing.length && a.missing[0] === b.missing[0];
-}
-

@@ -7,16 +7,15 @@
  * another folder (see config.ts).
  */
 import { join } from "node:path";
-import { itemHash, type Item } from "../data/item";
+import type { Item } from "../data/item";
 import { gradeResponse } from "../grade";
-import { PROMPT_TOO_LONG, type Policy } from "../policy/policy";
+import type { Policy } from "../policy/policy";
 import { withRunLock } from "../run-lock";
 import { scrubUrl } from "../policy/secrets";
-import { createProgress } from "../viz/progress";
 import { loadBenchmarks, type LoadedBenchmark } from "./benchmarks";
-import { ConfigError, parseEvalConfig, runDir, runHash, runIdentity, type EvalConfig, type EvalConfigInput } from "./config";
-import { runSamplingPool } from "./pool";
-import { CONFIG_FILE, isFinal, readResults, recordKey, RESULTS_FILE, ResultWriter, writeFileAtomic, type ResultRecord } from "./store";
+import { parseEvalConfig, runDir, runHash, runIdentity, type EvalConfig, type EvalConfigInput } from "./config";
+import { runResumableSampling, type SampleUnit } from "./pool";
+import { CONFIG_FILE, RESULTS_FILE, writeFileAtomic, type ResultRecord } from "./store";
 
 export interface RunEvalOptions {
   signal?: AbortSignal;
@@ -49,14 +48,6 @@ export interface EvalRun {
 export { RESULTS_FILE, CONFIG_FILE };
 export const BENCHMARKS_FILE = "benchmarks.json";
 
-interface Task {
-  benchmark: string;
-  index: number;
-  hash: string;
-  item: Item;
-  run: number;
-}
-
 /** Run (or resume) an evaluation. Same call from the CLI and a notebook. One process at a time per run folder. */
 export async function runEval(configInput: EvalConfigInput | EvalConfig, policy: Policy, opts: RunEvalOptions = {}): Promise<EvalRun> {
   const config = parseEvalConfig(configInput);
@@ -80,122 +71,59 @@ async function runEvalLocked(configInput: EvalConfigInput | EvalConfig, policy: 
     for (const n of b.notes) warnings.push(`${b.id}: ${n}`);
   }
 
-  // 2. The run folder, its config and what is already there.
+  // 2. The run folder and its config.
   const dir = runDir(config);
   const runId = runHash(config);
   writeFileAtomic(join(dir, CONFIG_FILE), JSON.stringify({ runId, identity: runIdentity(config), config: { ...config, baseURL: scrubUrl(config.baseURL) } }, null, 2) + "\n");
   // What was evaluated and how it was cut (counts, notes), for reports read back from the folder.
   writeFileAtomic(join(dir, BENCHMARKS_FILE), JSON.stringify(loaded.map((b) => ({ id: b.id, label: b.label, items: b.items.length, notes: b.notes })), null, 2) + "\n");
   const file = join(dir, RESULTS_FILE);
-  const prior = readResults(file);
-  warnings.push(...prior.warnings);
-  const done = new Map<string, ResultRecord>();
-  // Prompts the server found too long last time: sent again (its context may have grown).
-  const stale = new Map<string, ResultRecord>();
-  for (const r of prior.records) {
-    const k = recordKey(r);
-    if (!isFinal(r)) {
-      if (!done.has(k)) stale.set(k, r);
-    } else if (done.has(k)) warnings.push(`${file}: duplicate record ${k.replace(/\t/g, "/")} ignored`);
-    else {
-      done.set(k, r);
-      stale.delete(k);
-    }
-  }
 
-  // 3. What is missing: run-major, so a partial evaluation has whole runs first.
+  // 3. What is missing (run-major, so a partial evaluation has whole runs first): send, grade with
+  // the evaluation rule, append. A changed benchmark fails here, before any request.
   const n = config.sampling.n;
-  const tasks: Task[] = [];
-  let resumed = 0;
+  const units: SampleUnit[] = [];
   for (let run = 0; run < config.runs; run++) {
-    for (const b of loaded) {
-      b.items.forEach((item, index) => {
-        const hash = itemHash(item);
-        let have = 0;
-        for (let s = 0; s < n; s++) {
-          const r = done.get(recordKey({ benchmark: b.id, index, run, sample: s }));
-          if (!r) continue;
-          if (r.hash !== hash) {
-            throw new ConfigError(`${file}: ${b.id} item ${index} had hash ${r.hash}, the data now gives ${hash}: the benchmark changed since this run began; use another --out`);
-          }
-          have++;
-        }
-        if (have === n) resumed++;
-        else tasks.push({ benchmark: b.id, index, hash, item, run });
-      });
-    }
+    for (const b of loaded) b.items.forEach((item, index) => units.push({ benchmark: b.id, index, run, item }));
   }
-  for (const w of warnings) log(`warning: ${w}`);
-  if (resumed > 0) log(`resuming ${dir}: ${resumed} (item, run) pairs done, ${tasks.length} to send`);
-  if (stale.size > 0) log(`${stale.size} answers were refused last time as longer than the server's context: sending them again`);
-
-  // 4. Send, grade, append.
   const { seedPerRun, ...sampling } = config.sampling;
-  const { fresh, sent, failed, firstFailure } = await runSamplingPool<Task, ResultRecord>({
-    tasks,
+  const { records, sent, resumed, failed } = await runResumableSampling<ResultRecord>({
+    dir,
+    file,
+    units,
+    n,
     policy,
     concurrency: config.concurrency,
     batchSize: config.batchSize,
+    resend: "whole",
+    retryRefused: true,
     // A batch: up to batchSize consecutive tasks of the same run.
     sameRequest: (t, first) => t.run === first.run,
     params: (t) => ({ ...sampling, seed: seedPerRun ? sampling.seed + t.run : sampling.seed }),
-    item: (t) => t.item,
-    records: (batch, completions) => {
-      const lines: ResultRecord[] = [];
-      let incomplete = 0;
-      batch.forEach((t, j) => {
-        const samples = completions[j] ?? [];
-        for (let s = 0; s < n; s++) {
-          if (done.has(recordKey({ ...t, sample: s }))) continue;
-          const c = samples[s];
-          if (!c) continue;
-          const g = gradeResponse(c.text, t.item.options, t.item.answer_label);
-          const rec: ResultRecord = {
-            benchmark: t.benchmark,
-            index: t.index,
-            hash: t.hash,
-            run: t.run,
-            sample: s,
-            response: c.text,
-            finish_reason: c.finish_reason,
-            correct: g.correct,
-            predicted: g.predicted ?? null,
-            gold: t.item.answer_label,
-            extracted: g.extracted,
-            via: g.via,
-          };
-          if (config.sampling.logprobs && c.logprobs) rec.logprobs = c.logprobs;
-          if (c.error) rec.error = c.error;
-          lines.push(rec);
-        }
-        if (samples.length < n) incomplete++;
-      });
-      return { records: lines, incomplete };
+    grade: (item, c) => {
+      const g = gradeResponse(c.text, item.options, item.answer_label);
+      return {
+        correct: g.correct,
+        predicted: g.predicted ?? null,
+        extracted: g.extracted,
+        via: g.via,
+        ...(config.sampling.logprobs && c.logprobs ? { logprobs: c.logprobs } : {}),
+        ...(c.error ? { error: c.error } : {}),
+      };
     },
-    writer: new ResultWriter(file, prior.tornBytes),
-    progress: opts.progress === false || tasks.length === 0 ? null : createProgress({ total: tasks.length, label: `eval ${config.model}` }),
+    keepResponses: true,
+    warnings,
+    log,
+    progress: opts.progress === false ? null : `eval ${config.model}`,
     signal: opts.signal,
+    words: {
+      source: "benchmark",
+      resuming: (done, toSend) => `resuming ${dir}: ${done} (item, run) pairs done, ${toSend} to send`,
+      aborted: (fresh, f) => `evaluation aborted; ${fresh} new records are saved in ${f}; rerun to resume`,
+      failed: (count, first) => `${count} (item, run) tasks failed after all retries (first: ${first}); rerun the same command to send only those`,
+    },
   });
-  if (opts.signal?.aborted) {
-    const e = new Error(`evaluation aborted; ${fresh.length} new records are saved in ${file}; rerun to resume`);
-    e.name = "AbortError";
-    throw e;
-  }
-  if (failed > 0) {
-    const msg = `${failed} (item, run) tasks failed after all retries (first: ${firstFailure}); rerun the same command to send only those`;
-    warnings.push(msg);
-    log(`warning: ${msg}`);
-  }
 
-  // 5. Everything this config asks for, old and new.
-  const wanted = new Map(loaded.map((b) => [b.id, b.items.length]));
-  const records: ResultRecord[] = [];
-  const freshKeys = new Set(fresh.map(recordKey));
-  const oldTooLong = [...stale].filter(([k]) => !freshKeys.has(k)).map(([, r]) => r);
-  for (const r of [...done.values(), ...fresh, ...oldTooLong]) {
-    const count = wanted.get(r.benchmark);
-    if (count !== undefined && r.index < count && r.run < config.runs && r.sample < n) records.push(r);
-  }
   return {
     dir,
     runId,
