@@ -9,13 +9,13 @@
  * Our recipes are named after the data kind (text / image-text), the paper's after its sets:
  * text = m23k, image-text = PMC-VQA.
  */
-import type { Item } from "../data/item";
+import { itemHash, type Item } from "../data/item";
 import { BENCHMARKS } from "./benchmarks";
 import { chanceAccuracy, constantLetter, constantLetterRecords, letterDistribution, yesNoShares } from "./baselines";
 import { compareRecords } from "./compare";
 import { loadPaperResults, PAPER_COLUMNS, type PaperRow } from "./paper";
 import { summarize } from "./report";
-import { mean, sampleStd } from "./stats";
+import { mean, sampleStd, wilson } from "./stats";
 import type { ResultRecord } from "./store";
 
 /** The rows of the paper's ablation table, in its order, by our names. */
@@ -115,6 +115,86 @@ export function benchmarkVerdicts(o: { records: ResultRecord[]; items: Record<st
       no_share: yn.answers ? yn.no : null,
     };
   });
+}
+
+/**
+ * The ablation's figures of one row on one benchmark, where each item has one answer (run 0,
+ * sample 0; the last record at a position wins): the fields of src/stages/ablation.ts
+ * BenchmarkResult. Unlike benchmarkVerdicts (runs and samples averaged, a bootstrap interval over
+ * the items answered), every item of `items` counts: one without a record is wrong with no letter,
+ * the interval is Wilson's, and `letters` are shares of the answers given.
+ */
+export interface OneAnswerVerdict {
+  items: number;
+  /** Percent, with its Wilson 95% interval. */
+  accuracy: number;
+  ci95: [number, number];
+  blind_accuracy: number | null;
+  /** Exact McNemar p of this row against the base row, against its own blind run and against the constant letter. */
+  p_vs_base: number | null;
+  p_vs_blind: number | null;
+  constant_letter: string;
+  constant_accuracy: number;
+  p_vs_constant: number;
+  chance: number;
+  /** Share (0-1) of the answers given per letter ("none": no letter read), in the items' order of first use. */
+  letters: Record<string, number>;
+  /** On yes/no items: share of the items answered "Yes" and "No". */
+  yes_share: number | null;
+  no_share: number | null;
+}
+
+/** One record per item position (its last), or null where the item has none. */
+function answersByPosition(items: Item[], records: ResultRecord[]): (ResultRecord | null)[] {
+  const at = new Map(records.map((r) => [r.index, r]));
+  return items.map((_, i) => at.get(i) ?? null);
+}
+
+/** One answer per item, keyed by its position and hash, so that compareRecords pairs them by position; an item with no answer is wrong. */
+function completeAnswers(items: Item[], hashes: string[], records: ResultRecord[]): ResultRecord[] {
+  return answersByPosition(items, records).map((r, index) => ({
+    benchmark: "b",
+    index,
+    hash: hashes[index],
+    run: 0,
+    sample: 0,
+    response: "",
+    finish_reason: "stop",
+    correct: r?.correct === true,
+    predicted: r ? r.predicted : null,
+    gold: items[index].answer_label,
+  }));
+}
+
+/** A row's figures on one benchmark with one answer per item (the ablation's table). */
+export function oneAnswerVerdict(items: Item[], records: ResultRecord[], blind: ResultRecord[] | null, base: ResultRecord[] | null): OneAnswerVerdict {
+  const n = items.length;
+  const hashes = items.map(itemHash);
+  const own = completeAnswers(items, hashes, records);
+  const right = own.filter((r) => r.correct).length;
+  const ci = wilson(right, n);
+  const blindOwn = blind ? completeAnswers(items, hashes, blind) : null;
+  const cl = constantLetter(items);
+  const constant = constantLetterRecords("b", items, cl.letter).map((r, i) => ({ ...r, hash: hashes[i] }));
+  const given = answersByPosition(items, records).filter((r): r is ResultRecord => r !== null);
+  const letters: Record<string, number> = {};
+  for (const r of given) letters[r.predicted ?? "none"] = (letters[r.predicted ?? "none"] ?? 0) + 1 / given.length;
+  const yn = yesNoShares(own, items);
+  return {
+    items: n,
+    accuracy: (100 * right) / n,
+    ci95: [100 * ci.lo, 100 * ci.hi],
+    blind_accuracy: blindOwn ? (100 * blindOwn.filter((r) => r.correct).length) / n : null,
+    p_vs_base: base ? pOf(own, completeAnswers(items, hashes, base), "b") : null,
+    p_vs_blind: blindOwn ? pOf(own, blindOwn, "b") : null,
+    constant_letter: cl.letter,
+    constant_accuracy: (100 * cl.correct) / n,
+    p_vs_constant: pOf(own, constant, "b")!,
+    chance: chanceAccuracy(items),
+    letters,
+    yes_share: yn.answers ? yn.yes : null,
+    no_share: yn.answers ? yn.no : null,
+  };
 }
 
 const r1 = (x: number | null) => (x === null || !Number.isFinite(x) ? null : Math.round(x * 10) / 10);
