@@ -2,6 +2,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { ConfigError } from "../errors";
+import { expandBenchmarks } from "../eval/benchmarks";
+import type { ReproduceOptions } from "../eval/reproduce";
+import { serverProfile, type ServerProfileName } from "../policy/profiles";
 
 export function int(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -73,4 +76,84 @@ export function longRunOptions(values: { "no-progress"?: boolean; quiet?: boolea
       if (!quiet || /^(warning|error)/i.test(m)) console.error(m);
     },
   };
+}
+
+/**
+ * Flags naming a model served over an OpenAI-compatible API and how requests reach it, under the
+ * same names in `eval` and `reproduce`. The API key never comes from a flag (it would land in the
+ * shell's history): OpenAIPolicy reads MEDVLTHINKER_API_KEY or OPENAI_API_KEY.
+ */
+export const SERVER_FLAGS = {
+  "base-url": { type: "string" },
+  model: { type: "string" },
+  profile: { type: "string" },
+  concurrency: { type: "string" },
+  retries: { type: "string" },
+  timeout: { type: "string" },
+} as const;
+
+export const SERVER_HELP = `  --base-url URL        e.g. http://127.0.0.1:8000/v1
+  --model NAME          the served model name`;
+
+/** Help of --concurrency, --retries and --timeout; `concurrency`: the default as the command words it. */
+export function requestHelp(concurrency: string): string {
+  return `  --concurrency N       requests in flight (${concurrency})
+  --retries N           retries per request (8)
+  --timeout S           per-request timeout in seconds (600)`;
+}
+
+/** The errors of a missing --base-url or --model (`or`: what may stand in for the server instead). */
+export function missingServerFlag(flag: "base-url" | "model", or = ""): ConfigError {
+  return new ConfigError(flag === "base-url" ? `--base-url is required (e.g. http://127.0.0.1:8000/v1)${or}` : `--model is required (the name the server serves)${or}`);
+}
+
+/** --profile, --concurrency, --retries, --timeout: numbers checked and the profile known, with the flag named; unset ones undefined. */
+export function requestOptions(values: { profile?: string; concurrency?: string; retries?: string; timeout?: string }): {
+  profile?: ServerProfileName;
+  concurrency?: number;
+  retries?: number;
+  timeoutS?: number;
+} {
+  return {
+    profile: values.profile === undefined ? undefined : serverProfile(values.profile).name,
+    concurrency: int("concurrency", values.concurrency),
+    retries: int("retries", values.retries),
+    timeoutS: num("timeout", values.timeout),
+  };
+}
+
+/**
+ * What the paper's protocol is run on and compared with (`reproduce`, and `cluster serve`'s
+ * evaluation, whose help says "as for reproduce"): --benchmarks takes ids and the groups paper, text, all.
+ */
+export const REPRODUCE_FLAGS = {
+  "paper-model": { type: "string" },
+  "eval-parquet": { type: "string" },
+  "data-root": { type: "string" },
+  benchmarks: { type: "string" },
+  limit: { type: "string" },
+  "no-progress": { type: "boolean" },
+} as const;
+
+export function reproduceOptions(values: { "paper-model"?: string; "eval-parquet"?: string; "data-root"?: string; benchmarks?: string; limit?: string; "no-progress"?: boolean }): Pick<ReproduceOptions, "paperModel" | "evalParquet" | "dataRoot" | "benchmarks" | "limit" | "progress"> {
+  return {
+    paperModel: values["paper-model"] ?? null,
+    evalParquet: values["eval-parquet"] ?? null,
+    dataRoot: values["data-root"],
+    benchmarks: benchmarksFlag(values.benchmarks),
+    limit: int("limit", values.limit) ?? null,
+    progress: !values["no-progress"],
+  };
+}
+
+/** --benchmarks: comma-separated ids or groups (paper, text, all), expanded; undefined when unset. */
+export function benchmarksFlag(v: string | undefined): string[] | undefined {
+  return v ? expandBenchmarks(v.split(",")) : undefined;
+}
+
+/** --port: an integer 0-65535 (0: any free port); undefined when unset. */
+export function portFlag(v: string | undefined): number | undefined {
+  const port = int("port", v);
+  if (port !== undefined && (port < 0 || port > 65535)) throw new ConfigError(`--port: expected 0-65535, got ${port}`);
+  return port;
 }

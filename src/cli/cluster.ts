@@ -6,7 +6,7 @@
  */
 import { spawn } from "node:child_process";
 import { parseArgs } from "node:util";
-import { int, list, num, readConfigFile } from "./args";
+import { int, list, num, portFlag, readConfigFile, REPRODUCE_FLAGS, reproduceOptions } from "./args";
 import { runInterruptible } from "./interrupt";
 import { ConfigError } from "../errors";
 import { exportGrpo, exportSft } from "../cluster/bundle";
@@ -105,8 +105,6 @@ export async function run(argv: string[]): Promise<number> {
       "checkpoint-dir": { type: "string" },
       tokenizer: { type: "string" },
       "data-source": { type: "string" },
-      limit: { type: "string" },
-      "data-root": { type: "string" },
       "max-length": { type: "string" },
       set: { type: "string", multiple: true },
       "pass-env": { type: "string", multiple: true },
@@ -125,11 +123,9 @@ export async function run(argv: string[]): Promise<number> {
       "legacy-limit": { type: "boolean" },
       "eval-command": { type: "string" },
       "no-eval": { type: "boolean" },
-      "paper-model": { type: "string" },
-      "eval-parquet": { type: "string" },
+      // serve's evaluation (and export's --limit, --data-root, --no-progress): reproduce's flags.
+      ...REPRODUCE_FLAGS,
       "eval-out": { type: "string" },
-      benchmarks: { type: "string" },
-      "no-progress": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -269,21 +265,13 @@ export async function run(argv: string[]): Promise<number> {
       if (!id) throw new ConfigError("cluster serve: the checkpoint (a merged Hugging Face folder on the cluster) is required");
       const c = client(values.address);
       const cmd = values["eval-command"];
-      const reproduce = reproduceOnServer({
-        paperModel: values["paper-model"],
-        evalParquet: values["eval-parquet"],
-        dataRoot: values["data-root"],
-        out: values["eval-out"],
-        benchmarks: values.benchmarks ? list([values.benchmarks]) : undefined,
-        limit: int("limit", values.limit),
-        progress: !values["no-progress"],
-      });
+      const reproduce = reproduceOnServer({ ...reproduceOptions(values), out: values["eval-out"] });
       const { submission_id, result } = await serveAndEvaluate(
         c,
         {
           checkpoint: id,
           name: values.name,
-          port: int("port", values.port),
+          port: portFlag(values.port),
           tensorParallel: int("tp", values.tp),
           maxModelLen: int("max-model-len", values["max-model-len"]),
           maxImages: int("max-images", values["max-images"]),

@@ -4,10 +4,10 @@
  * A thin layer over src/eval (the same calls a notebook makes).
  */
 import { parseArgs } from "node:util";
-import { defined, int, LONG_RUN_FLAGS, LONG_RUN_HELP, longRunOptions, num, readConfigFile } from "./args";
+import { benchmarksFlag, defined, int, LONG_RUN_FLAGS, LONG_RUN_HELP, longRunOptions, missingServerFlag, num, readConfigFile, requestHelp, requestOptions, SERVER_FLAGS, SERVER_HELP } from "./args";
 import { runInterruptible } from "./interrupt";
 import { compareRuns } from "../eval/compare";
-import { BENCHMARKS, expandBenchmarks } from "../eval/benchmarks";
+import { BENCHMARKS } from "../eval/benchmarks";
 import { ConfigError, type EvalConfigInput } from "../eval/config";
 import { runEval } from "../eval/harness";
 import { report } from "../eval/report";
@@ -17,7 +17,6 @@ import { embeddedPolicyName } from "../curate/policies";
 import { EmbeddedPolicy } from "../policy/embedded";
 import { OpenAIPolicy } from "../policy/openai";
 import type { Policy } from "../policy/policy";
-import { serverProfile } from "../policy/profiles";
 
 const USAGE = `usage:
   medvlthinker eval --base-url URL --model NAME --benchmarks LIST [options]
@@ -32,8 +31,7 @@ the same harness, flags and run folders; its model name defaults to embedded-<fo
 Rerunning the same command resumes: only missing answers are sent. Ctrl-C stops cleanly.
 
 options (defaults: the published protocol):
-  --base-url URL        e.g. http://127.0.0.1:8000/v1
-  --model NAME          the served model name
+${SERVER_HELP}
   --checkpoint DIR      evaluate this embedded checkpoint instead of a server
   --batch-size N        items per generation batch (embedded: 8; HTTP: 1)
   --profile NAME        the server: vllm (default), sglang, llama.cpp, ollama, openai
@@ -53,9 +51,7 @@ options (defaults: the published protocol):
   --real-newline        a real newline in the instruction (upstream sends a literal \\n)
   --ignore-images       send no images (a blind baseline)
   --images-as-stored    send the stored image bytes (default: RGB, smart_resize 28, PNG, as qwen-vl-utils)
-  --concurrency N       requests in flight (64; embedded: 1)
-  --retries N           retries per request (8)
-  --timeout S           per-request timeout in seconds (600)
+${requestHelp("64; embedded: 1")}
   --paper-model TEXT    the paper row to show beside ours, e.g. "MedVLThinker-7B RL(m23k)"
   --config FILE         a JSON eval config; flags override its fields
 ${LONG_RUN_HELP}
@@ -91,8 +87,7 @@ export async function run(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: false,
     options: {
-      "base-url": { type: "string" },
-      model: { type: "string" },
+      ...SERVER_FLAGS,
       checkpoint: { type: "string" },
       "batch-size": { type: "string" },
       benchmarks: { type: "string" },
@@ -111,10 +106,6 @@ export async function run(argv: string[]): Promise<number> {
       "real-newline": { type: "boolean" },
       "ignore-images": { type: "boolean" },
       "images-as-stored": { type: "boolean" },
-      profile: { type: "string" },
-      concurrency: { type: "string" },
-      retries: { type: "string" },
-      timeout: { type: "string" },
       "paper-model": { type: "string" },
       config: { type: "string" },
       ...LONG_RUN_FLAGS,
@@ -130,9 +121,9 @@ export async function run(argv: string[]): Promise<number> {
   const checkpoint = values.checkpoint ?? fromFile.checkpoint;
   const baseURL = values["base-url"] ?? (checkpoint ? undefined : fromFile.baseURL);
   if (checkpoint && values["base-url"]) throw new ConfigError("give --base-url (a server) or --checkpoint (an embedded model), not both");
-  if (!baseURL && !checkpoint) throw new ConfigError("--base-url is required (e.g. http://127.0.0.1:8000/v1), or --checkpoint DIR for an embedded model");
+  if (!baseURL && !checkpoint) throw missingServerFlag("base-url", ", or --checkpoint DIR for an embedded model");
   if (checkpoint && !existsSync(join(resolve(checkpoint), "config.json"))) throw new ConfigError(`--checkpoint ${checkpoint}: not a checkpoint folder (no config.json in ${resolve(checkpoint)})`);
-  const benchmarks = values.benchmarks ? expandBenchmarks(values.benchmarks.split(",")) : fromFile.benchmarks;
+  const benchmarks = benchmarksFlag(values.benchmarks) ?? fromFile.benchmarks;
   const config: EvalConfigInput = {
     // An embedded checkpoint: named after its weights, one batched sampler (a config file or flags may still override).
     ...(checkpoint ? { model: embeddedPolicyName(checkpoint), concurrency: 1, batchSize: 8 } : {}),
@@ -149,11 +140,8 @@ export async function run(argv: string[]): Promise<number> {
       out: values.out,
       limit: int("limit", values.limit),
       runs: int("runs", values.runs),
-      concurrency: int("concurrency", values.concurrency),
-      retries: int("retries", values.retries),
-      timeoutS: num("timeout", values.timeout),
+      ...requestOptions(values),
       paperModel: values["paper-model"],
-      profile: values.profile === undefined ? undefined : serverProfile(values.profile).name,
     }),
     sampling: {
       ...(fromFile.sampling ?? {}),
@@ -169,7 +157,7 @@ export async function run(argv: string[]): Promise<number> {
     },
     prompt: { ...(fromFile.prompt ?? {}), ...defined({ realNewline: values["real-newline"], ignoreImages: values["ignore-images"], images: values["images-as-stored"] ? "as-stored" : undefined }) },
   } as EvalConfigInput;
-  if (!config.model) throw new ConfigError("--model is required (the name the server serves)");
+  if (!config.model) throw missingServerFlag("model");
   if (!config.benchmarks) throw new ConfigError("--benchmarks is required (e.g. vqa-rad,slake or paper)");
 
   const policy: Policy = checkpoint

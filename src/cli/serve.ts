@@ -4,7 +4,7 @@
  */
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { int } from "./args";
+import { int, portFlag } from "./args";
 import { embeddedPolicyName } from "../curate/policies";
 import { ConfigError } from "../errors";
 import { EmbeddedPolicy } from "../policy/embedded";
@@ -43,8 +43,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (!values.checkpoint) throw new ConfigError("--checkpoint DIR is required (a folder with config.json and model.safetensors)");
-  const port = int("port", values.port) ?? 8000;
-  if (port < 0 || port > 65535) throw new ConfigError(`--port: expected 0-65535, got ${port}`);
+  const port = portFlag(values.port) ?? 8000;
   const dir = resolve(values.checkpoint);
   const name = values.name ?? embeddedPolicyName(dir);
   const policy = await EmbeddedPolicy.fromCheckpoint(dir, { name, batchSize: int("batch-size", values["batch-size"]) });
