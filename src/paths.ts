@@ -1,6 +1,6 @@
 /** Where things live. The real data sits beside the checkout in ../shared/data (never copied in). */
-import { existsSync } from "node:fs";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { ConfigError } from "./errors";
 
@@ -56,4 +56,31 @@ export function requireDataRoot(root?: string): string {
   const problem = dataRootProblem(root);
   if (problem) throw new ConfigError(problem);
   return resolve(root ?? dataRoot());
+}
+
+/**
+ * A file shipped with the package, by its path under src/ ("cluster/verl_reward.py"): src/ in a
+ * checkout, dist/ when installed. No import.meta (tslab compiles src/ to CommonJS), so an installed
+ * package is found from the running bin, then from the current folder's node_modules. A
+ * ConfigError naming every place looked in when it is in none.
+ */
+export function packagedFile(path: string, what = path): string {
+  const parts = path.split("/");
+  const candidates = [join(REPO_ROOT, "src", ...parts)];
+  if (process.argv[1]) {
+    try {
+      candidates.push(join(dirname(realpathSync(process.argv[1])), "..", "dist", ...parts));
+    } catch {
+      /* not a file (a REPL, node -e): try the next place */
+    }
+  }
+  try {
+    const pkg = createRequire(join(process.cwd(), "noop.js")).resolve("medvlthinker-ts/package.json");
+    candidates.push(join(dirname(pkg), "dist", ...parts));
+  } catch {
+    /* not installed under the current folder */
+  }
+  const found = candidates.find((f) => existsSync(f));
+  if (!found) throw new ConfigError(`${what} was not found (looked in ${candidates.join(", ")})`);
+  return found;
 }

@@ -10,13 +10,12 @@
  *   manifest.json              every file with its role, size and sha256; row, image and left-out counts
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join, relative, resolve } from "node:path";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
 import { writeFileAtomic } from "../atomic";
 import { ConfigError } from "../errors";
 import type { Item } from "../data/item";
-import { REPO_ROOT } from "../paths";
+import { packagedFile } from "../paths";
 import { checkGrpoConfigFiles, parseGrpoConfig, type GrpoConfig } from "../train/grpo-config";
 import { loadGrpoItems, type GrpoDataReport } from "../train/grpo-data";
 import { grpoOverrides, mainPpoEntrypoint, mainPpoScript, PAPER_RESOURCES, type Override, type VerlResources } from "./verl-command";
@@ -33,24 +32,7 @@ let rewardSource: string | null = null;
  */
 export function rewardPy(): string {
   if (rewardSource !== null) return rewardSource;
-  const candidates = [join(REPO_ROOT, "src", "cluster", "verl_reward.py")];
-  // Installed: beside the compiled module. No import.meta (tslab compiles src/ to CommonJS), so the
-  // package is found from the running bin, then from the current folder's node_modules.
-  if (process.argv[1]) {
-    try {
-      candidates.push(join(dirname(realpathSync(process.argv[1])), "..", "dist", "cluster", "verl_reward.py"));
-    } catch {
-      /* not a file (a REPL, node -e): try the next place */
-    }
-  }
-  try {
-    const pkg = createRequire(join(process.cwd(), "noop.js")).resolve("medvlthinker-ts/package.json");
-    candidates.push(join(dirname(pkg), "dist", "cluster", "verl_reward.py"));
-  } catch {
-    /* not installed under the current folder */
-  }
-  const found = candidates.find((f) => existsSync(f));
-  if (!found) throw new ConfigError(`the verl reward plug-in verl_reward.py was not found (looked in ${candidates.join(", ")})`);
+  const found = packagedFile("cluster/verl_reward.py", "the verl reward plug-in verl_reward.py");
   rewardSource = readFileSync(found, "utf8");
   return rewardSource;
 }
