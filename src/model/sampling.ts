@@ -41,8 +41,7 @@ export interface Choice {
   logprob: number;
 }
 
-export function logSoftmaxRow(logits: Float32Array, off: number, V: number, temperature = 1): Float64Array {
-  const out = new Float64Array(V);
+export function logSoftmaxRow(logits: Float32Array, off: number, V: number, temperature = 1, out = new Float64Array(V)): Float64Array {
   let max = -Infinity;
   for (let i = 0; i < V; i++) max = Math.max(max, logits[off + i] / temperature);
   let sum = 0;
@@ -52,8 +51,16 @@ export function logSoftmaxRow(logits: Float32Array, off: number, V: number, temp
   return out;
 }
 
+// Two reused row buffers (log-probs, probabilities): a row is chosen synchronously, start to end,
+// so one pair serves every call, without a fresh 32 KB array per row and step.
+const scratchBufs = [new Float64Array(0), new Float64Array(0)];
+function scratch(which: 0 | 1, V: number): Float64Array {
+  if (scratchBufs[which].length !== V) scratchBufs[which] = new Float64Array(V);
+  return scratchBufs[which];
+}
+
 export function chooseToken(logits: Float32Array, off: number, V: number, temperature: number, topP: number, uniform: () => number, banned?: Set<number>): Choice {
-  const base = logSoftmaxRow(logits, off, V, 1);
+  const base = logSoftmaxRow(logits, off, V, 1, scratch(0, V));
   if (banned) for (const b of banned) base[b] = -Infinity;
   if (temperature <= 0) {
     let best = 0;
@@ -63,15 +70,17 @@ export function chooseToken(logits: Float32Array, off: number, V: number, temper
   const lp = temperature === 1 ? base : logSoftmaxRow(logits, off, V, temperature);
   if (banned) for (const b of banned) lp[b] = -Infinity;
   if (topP >= 1) {
-    // No truncation: inverse-CDF over the vocabulary in id order (no sort needed).
+    // No truncation: inverse-CDF over the vocabulary in id order (no sort needed). Each exp is
+    // taken once and kept for the walk (the same numbers, in the same order, as taking it twice).
+    const p = scratch(1, V);
     let total = 0;
-    for (let i = 0; i < V; i++) total += Math.exp(lp[i]);
+    for (let i = 0; i < V; i++) total += p[i] = Math.exp(lp[i]);
     let u = uniform() * total;
     let last = 0;
     for (let i = 0; i < V; i++) {
       if (lp[i] === -Infinity) continue;
       last = i;
-      u -= Math.exp(lp[i]);
+      u -= p[i];
       if (u <= 0) return { token: i, logprob: base[i] };
     }
     return { token: last, logprob: base[last] };
