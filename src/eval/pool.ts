@@ -2,8 +2,10 @@
  * The resumable sampling skeleton shared by evaluation (harness.ts, graded by the evaluation rule)
  * and pass-rate curation (curate/passrate.ts, graded by the training reward): `runResumableSampling`
  * reads what the run's results file already holds, sends only what is missing, grades each
- * completion with the caller's grader and reports what is left. Its loop: `concurrency` workers take consecutive tasks in batches (up to batchSize that can share one
- * request), ask the policy, turn the completions into records and append them to the run's
+ * completion with the caller's grader and reports what is left.
+ *
+ * Its loop: `concurrency` workers take consecutive tasks in batches (up to batchSize that can share
+ * one request), ask the policy, turn the completions into records and append them to the run's
  * results file as they arrive (so a crash loses at most the requests in flight). A request that
  * fails after the policy's own retries counts its tasks as failed and the loop goes on; a
  * ConfigError or DataError stops every worker and is thrown; an abort (`signal`) stops sending.
