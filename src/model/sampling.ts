@@ -41,7 +41,7 @@ export interface Choice {
   logprob: number;
 }
 
-export function logSoftmaxRow(logits: Float32Array, off: number, V: number, temperature = 1, out = new Float64Array(V)): Float64Array {
+export function logSoftmaxRow(logits: Float32Array, off: number, V: number, temperature = 1, out: Float64Array = new Float64Array(V)): Float64Array {
   let max = -Infinity;
   for (let i = 0; i < V; i++) max = Math.max(max, logits[off + i] / temperature);
   let sum = 0;
@@ -53,7 +53,7 @@ export function logSoftmaxRow(logits: Float32Array, off: number, V: number, temp
 
 // Two reused row buffers (log-probs, probabilities): a row is chosen synchronously, start to end,
 // so one pair serves every call, without a fresh 32 KB array per row and step.
-const scratchBufs = [new Float64Array(0), new Float64Array(0)];
+const scratchBufs: Float64Array[] = [new Float64Array(0), new Float64Array(0)];
 function scratch(which: 0 | 1, V: number): Float64Array {
   if (scratchBufs[which].length !== V) scratchBufs[which] = new Float64Array(V);
   return scratchBufs[which];
