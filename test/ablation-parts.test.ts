@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { alignmentData, captionOf } from "../src/train/align";
 import { loadDataset } from "../src/data/registry";
-import { benchmarkResult } from "../src/stages/ablation";
+import { oneAnswerVerdict as benchmarkResult } from "../src/eval/ablation-table";
 import { mcnemarExact } from "../src/eval/stats";
 import type { Item } from "../src/data/item";
 import type { ResultRecord } from "../src/eval/store";

@@ -30,8 +30,8 @@ import { curate } from "../curate/curate";
 import { runEval, type EvalRun } from "../eval/harness";
 import { compareRuns } from "../eval/compare";
 import { loadBenchmarks } from "../eval/benchmarks";
-import { mcnemarExact, wilson, mean, sampleStd } from "../eval/stats";
-import type { ResultRecord } from "../eval/store";
+import { mean, sampleStd } from "../eval/stats";
+import { oneAnswerVerdict, type OneAnswerVerdict } from "../eval/ablation-table";
 import { checkpointFingerprint } from "../model/fingerprint";
 import { EmbeddedModel } from "../model/model";
 import { EmbeddedPolicy } from "../policy/embedded";
@@ -110,25 +110,8 @@ export const ABLATION_PRESETS: Record<AblationPresetName, AblationPreset> = {
   full: { ...WORKSHOP, name: "full", seeds: [42, 43, 44] },
 };
 
-export interface BenchmarkResult {
-  items: number;
-  accuracy: number;
-  ci95: [number, number];
-  blind_accuracy: number | null;
-  /** Exact McNemar p of this row against the base row, and against its own blind run. */
-  p_vs_base: number | null;
-  p_vs_blind: number | null;
-  /** The best constant-letter predictor (the most frequent gold letter), and McNemar against it. */
-  constant_letter: string;
-  constant_accuracy: number;
-  p_vs_constant: number;
-  chance: number;
-  /** Share of answers per letter (null: no letter read). */
-  letters: Record<string, number>;
-  /** On yes/no items: share of answers "Yes" and "No". */
-  yes_share: number | null;
-  no_share: number | null;
-}
+/** One row's figures on one benchmark (eval/ablation-table.ts oneAnswerVerdict: accuracy, interval, blind, constant letter, McNemar p-values, letter and yes/no shares). */
+export type BenchmarkResult = OneAnswerVerdict;
 
 export interface AblationRowResult {
   name: AblationRowName;
@@ -176,58 +159,6 @@ export function annotationTrace(it: Item): string {
 function seededSample<T>(xs: T[], n: number | null, seed: number): T[] {
   if (n === null || xs.length <= n) return xs;
   return new Rng(seed).shuffle(xs).slice(0, n);
-}
-
-function letterShares(records: ResultRecord[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const r of records) out[r.predicted ?? "none"] = (out[r.predicted ?? "none"] ?? 0) + 1 / records.length;
-  return out;
-}
-
-/** Accuracy and paired tests of one row on one benchmark (records of run 0, sample 0). */
-export function benchmarkResult(items: Item[], recs: ResultRecord[], blind: ResultRecord[] | null, base: ResultRecord[] | null): BenchmarkResult {
-  const byIndex = (rs: ResultRecord[] | null) => (rs ? new Map(rs.map((r) => [r.index, r])) : null);
-  const own = byIndex(recs)!;
-  const bl = byIndex(blind);
-  const bs = byIndex(base);
-  const gold: Record<string, number> = {};
-  for (const it of items) gold[it.answer_label] = (gold[it.answer_label] ?? 0) + 1;
-  const constant = Object.entries(gold).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]?.[0] ?? "A";
-  const n = items.length;
-  let right = 0;
-  const discordant = (other: (i: number) => boolean | null) => {
-    let b = 0;
-    let c = 0;
-    let any = false;
-    items.forEach((_, i) => {
-      const o = other(i);
-      if (o === null) return;
-      any = true;
-      const a = own.get(i)?.correct === true;
-      if (a && !o) b++;
-      if (!a && o) c++;
-    });
-    return any ? mcnemarExact(b, c) : null;
-  };
-  items.forEach((_, i) => (right += own.get(i)?.correct ? 1 : 0));
-  const ci = wilson(right, n);
-  const yn = items.map((it, i) => ({ it, i })).filter(({ it }) => Object.keys(it.options).length === 2 && it.options.A === "Yes" && it.options.B === "No");
-  const blindRight = bl ? items.filter((_, i) => bl.get(i)?.correct).length : null;
-  return {
-    items: n,
-    accuracy: (100 * right) / n,
-    ci95: [100 * ci.lo, 100 * ci.hi],
-    blind_accuracy: blindRight === null ? null : (100 * blindRight) / n,
-    p_vs_base: bs ? discordant((i) => bs.get(i)?.correct === true) : null,
-    p_vs_blind: bl ? discordant((i) => bl.get(i)?.correct === true) : null,
-    constant_letter: constant,
-    constant_accuracy: (100 * (gold[constant] ?? 0)) / n,
-    p_vs_constant: discordant((i) => items[i].answer_label === constant)!,
-    chance: (100 * items.reduce((a, it) => a + 1 / Math.max(1, Object.keys(it.options).length), 0)) / n,
-    letters: letterShares(items.map((_, i) => own.get(i)).filter((r): r is ResultRecord => !!r)),
-    yes_share: yn.length ? yn.filter(({ i }) => own.get(i)?.predicted === "A").length / yn.length : null,
-    no_share: yn.length ? yn.filter(({ i }) => own.get(i)?.predicted === "B").length / yn.length : null,
-  };
 }
 
 /** Run (or resume) the ablation of a preset. Same call from the CLI, notebook 06 and the bench. */
@@ -380,7 +311,7 @@ export async function runAblation(presetName: AblationPresetName, opts: Ablation
       const benchmarks: Record<string, BenchmarkResult> = {};
       for (const [id, items] of Object.entries(datasets)) {
         const isImage = p.imageBenchmarks.includes(id);
-        benchmarks[id] = benchmarkResult(items, recs(r.own, id), isImage ? recs(r.blind, id) : null, name === "base" ? null : recs(runsOf.base.own, id));
+        benchmarks[id] = oneAnswerVerdict(items, recs(r.own, id), isImage ? recs(r.blind, id) : null, name === "base" ? null : recs(runsOf.base.own, id));
       }
       rows.push({ name, seed, checkpoint: resolve(checkpoints[name]), paper_row: PAPER_ROWS[name], seconds: r.seconds, benchmarks });
     }
