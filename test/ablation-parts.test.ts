@@ -13,13 +13,18 @@ import { mcnemarExact } from "../src/eval/stats";
 import type { Item } from "../src/data/item";
 import type { ResultRecord } from "../src/eval/store";
 
-test("alignment examples: captions of every training image, open answers, nothing from SLAKE test", async () => {
-  const d = await alignmentData();
+test("alignment examples: captions of every training image, open and closed answers in words, nothing from SLAKE test", async () => {
+  const d = await alignmentData(undefined, { captionRepeats: 3 });
   const testImages = new Set((await loadDataset("slake")).items.map((it) => it.images?.[0]?.path?.split("/").slice(-2).join("/")));
   assert.ok(d.counts.captions > 400 && d.counts.captions === d.counts.images, JSON.stringify(d.counts));
   assert.ok(d.counts.slakeOpen > 2000 && d.counts.vqaRadOpen > 500, JSON.stringify(d.counts));
-  assert.equal(d.examples.length, d.counts.captions + d.counts.slakeOpen + d.counts.vqaRadOpen);
+  assert.ok(d.counts.slakeClosed > 2000 && d.counts.vqaRadClosed > 500, JSON.stringify(d.counts));
+  assert.equal(d.examples.length, 3 * d.counts.captions + d.counts.slakeOpen + d.counts.slakeClosed + d.counts.vqaRadOpen + d.counts.vqaRadClosed);
+  // Answers in words: no option letters, no answer tags, no options in the prompt.
+  const radTest = new Set((await loadDataset("vqa-rad", { split: "test" })).items.map((t) => `${t.images?.[0]?.path}\t${t.question.trim().toLowerCase()}`));
   for (const e of d.examples) {
+    assert.ok(!/<answer>|<think>|\bOptions:/.test(e.prompt + e.target), `${e.prompt} -> ${e.target}`);
+    assert.ok(!radTest.has(`${e.images?.[0]?.path}\t${e.prompt.trim().toLowerCase()}`), `VQA-RAD test question in the alignment data: ${e.prompt}`);
     const img = e.images?.[0]?.path?.split("/").slice(-2).join("/");
     if (img?.startsWith("xmlab")) assert.ok(!testImages.has(img), `SLAKE test image ${img} in the alignment data`);
     assert.ok(e.target.trim().length > 0);
@@ -49,4 +54,18 @@ test("benchmarkResult: constant letter, McNemar against blind and base, yes/no s
   assert.ok(Math.abs(r.yes_share! - 0.5) < 1e-9 && Math.abs(r.no_share! - 0.5) < 1e-9);
   assert.ok(Math.abs(r.letters.A - 0.5) < 1e-9);
   assert.equal(benchmarkResult(items, own, null, null).p_vs_blind, null);
+});
+
+test("alignment augmentation: shiftPixels moves the picture and repeats its edges; a shift of 0 is the identity", async () => {
+  const { shiftPixels } = await import("../src/model/vision");
+  const S = 3;
+  // Pixel (x, y) has red value 10 * y + x.
+  const raw = new Uint8Array(S * S * 3);
+  for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) raw[(y * S + x) * 3] = 10 * y + x;
+  const red = (img: Uint8Array) => Array.from({ length: S * S }, (_, i) => img[i * 3]);
+  assert.deepEqual(red(shiftPixels(raw, S, 0, 0)), red(raw));
+  // One to the right: column 0 repeats the old column 0, the old last column falls off.
+  assert.deepEqual(red(shiftPixels(raw, S, 1, 0)), [0, 0, 1, 10, 10, 11, 20, 20, 21]);
+  // One up: rows move up, the last row repeats.
+  assert.deepEqual(red(shiftPixels(raw, S, 0, -1)), [10, 11, 12, 20, 21, 22, 20, 21, 22]);
 });

@@ -11,11 +11,35 @@ import { dataRoot } from "../paths";
 
 /** Patches [imageTokens * patchDim] of one image. Paths are taken relative to the data root. */
 export async function imagePatches(ref: ImageRef, c: ModelConfig): Promise<Float32Array> {
+  return patchify(await imagePixels(ref, c), c.imageSize, c);
+}
+
+/** RGB bytes [imageSize, imageSize, 3] (raster) of one image, before patching. */
+export async function imagePixels(ref: ImageRef, c: ModelConfig): Promise<Uint8Array> {
   const src = ref.bytes && ref.bytes.byteLength > 0 ? Buffer.from(ref.bytes) : ref.path ? (isAbsolute(ref.path) ? ref.path : join(dataRoot(), ref.path)) : null;
   if (!src) throw new Error("image has neither bytes nor path");
   const S = c.imageSize;
-  const raw = await sharp(src).removeAlpha().toColourspace("srgb").resize(S, S, { fit: "fill" }).raw().toBuffer();
-  return patchify(raw, S, c);
+  return new Uint8Array(await sharp(src).removeAlpha().toColourspace("srgb").resize(S, S, { fit: "fill" }).raw().toBuffer());
+}
+
+/**
+ * The picture moved by (dx, dy) pixels, edges repeated: the training-time augmentation of the
+ * alignment stage. With a few hundred training images, a model that sees each one at one
+ * position learns the images rather than what they show; small shifts (no flips: left and right
+ * are answers in SLAKE) make it generalise to unseen ones, as random crops do for a ViT.
+ */
+export function shiftPixels(raw: Uint8Array, S: number, dx: number, dy: number): Uint8Array {
+  const out = new Uint8Array(raw.length);
+  const clamp = (v: number) => (v < 0 ? 0 : v >= S ? S - 1 : v);
+  for (let y = 0; y < S; y++)
+    for (let x = 0; x < S; x++) {
+      const from = (clamp(y - dy) * S + clamp(x - dx)) * 3;
+      const to = (y * S + x) * 3;
+      out[to] = raw[from];
+      out[to + 1] = raw[from + 1];
+      out[to + 2] = raw[from + 2];
+    }
+  return out;
 }
 
 /** RGB bytes [S, S, 3] (raster) -> patches, scaled to [-1, 1]. */

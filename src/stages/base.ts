@@ -11,7 +11,7 @@ import { join, resolve } from "node:path";
 import { REPO_ROOT } from "../paths";
 import { withLock } from "../dir-lock";
 import { createProgress } from "../viz/progress";
-import { ALIGN_DEFAULTS, alignmentData, type AlignOptions } from "../train/align";
+import { ALIGN_DEFAULTS, ALIGN_METHOD, alignmentData, type AlignOptions } from "../train/align";
 import { teacherForcedSteps } from "../train/teacher-forced";
 import { sizeConfig, type ModelConfig } from "../model/config";
 import { EmbeddedModel } from "../model/model";
@@ -64,15 +64,22 @@ export async function ensureBaseModel(o: BaseModelOptions = {}): Promise<Embedde
   const size = smoke ? "tiny" : o.size ?? "workshop";
   const dir = baseModelDir(o);
   const ck = join(dir, "checkpoint");
+  // The language warm-up alone, kept so that a changed alignment does not redo the warm-up.
+  const language = join(dir, "language");
+  const alignSettings = o.align === false ? null : { ...ALIGN_DEFAULTS[smoke ? "smoke" : "full"], ...o.align };
+  const alignedAsNow = (info: Record<string, unknown>) => {
+    if (alignSettings === null) return true;
+    const a = info.align as { method?: string; settings?: unknown } | undefined;
+    return a?.method === ALIGN_METHOD && JSON.stringify(a.settings) === JSON.stringify(alignSettings);
+  };
   const ready = () => existsSync(join(ck, "config.json")) || existsSync(join(`${ck}.prev`, "config.json"));
   const loadFresh = async (): Promise<EmbeddedModel | null> => {
     if (!ready()) return null;
     const m = await EmbeddedModel.load(ck);
     const stale = staleFields(m.config, size);
     // Only a finished warm-up counts (its final save records final_loss; mid-run saves do not),
-    // and, unless alignment is off, only one whose alignment finished (info.align).
-    const aligned = o.align === false || m.info.align !== undefined;
-    if (stale.length === 0 && m.info.stage === "pretrain" && m.info.final_loss !== undefined && aligned) return m;
+    // and, unless alignment is off, only one aligned with today's method and settings.
+    if (stale.length === 0 && m.info.stage === "pretrain" && m.info.final_loss !== undefined && alignedAsNow(m.info)) return m;
     m.dispose();
     return null;
   };
@@ -81,27 +88,37 @@ export async function ensureBaseModel(o: BaseModelOptions = {}): Promise<Embedde
   mkdirSync(dir, { recursive: true });
   // The alignment stage on a finished language warm-up; saved with info.align, atomically.
   const alignStage = async (m: EmbeddedModel): Promise<EmbeddedModel> => {
-    if (o.align === false) return m;
-    const a = { ...ALIGN_DEFAULTS[smoke ? "smoke" : "full"], ...o.align };
-    const data = await alignmentData();
+    if (alignSettings === null) return m;
+    const a = alignSettings;
+    await m.save(language);
+    const data = await alignmentData(undefined, { captionRepeats: a.captionRepeats });
     const bar = o.progress === false ? null : createProgress({ total: a.steps, label: `vision-language alignment of the ${size} base model` });
     const t0 = Date.now();
     const r = await teacherForcedSteps(m.params, m.config, m.tokenizer, data.examples, { ...a, onStep: (_s, loss) => bar?.tick(1, `loss ${loss.toFixed(3)}`) });
     bar?.done();
     m.params = r.params;
-    await m.save(ck, { align: { ...a, examples: data.examples.length, counts: data.counts, first_loss: r.losses[0], final_loss: r.losses[r.losses.length - 1], seconds: (Date.now() - t0) / 1000 } });
+    await m.save(ck, { align: { method: ALIGN_METHOD, settings: a, ...a, examples: data.examples.length, counts: data.counts, first_loss: r.losses[0], final_loss: r.losses[r.losses.length - 1], seconds: (Date.now() - t0) / 1000 } });
     return m;
   };
   return withLock(`${dir}.lock`, async () => {
     const made = await loadFresh(); // made by another process while we waited
     if (made) return made;
+    // A finished language warm-up of today's config whose alignment changed: realign it.
+    if (alignSettings !== null && existsSync(join(language, "config.json"))) {
+      const lm = await EmbeddedModel.load(language);
+      if (staleFields(lm.config, size).length === 0 && lm.info.stage === "pretrain" && lm.info.final_loss !== undefined) {
+        lm.info = { ...lm.info, align: undefined };
+        return alignStage(lm);
+      }
+      lm.dispose();
+    }
     if (ready()) {
       const old = await EmbeddedModel.load(ck);
       const stale = staleFields(old.config, size);
       // A finished language warm-up of today's config that only lacks the alignment: align it.
-      if (stale.length === 0 && old.info.stage === "pretrain" && old.info.final_loss !== undefined) return alignStage(old);
+      if (stale.length === 0 && old.info.stage === "pretrain" && old.info.final_loss !== undefined && old.info.align === undefined) return alignStage(old);
       // A base model from an older config of this size: keep it aside, make today's.
-      const why = stale.join(", ") || "an unfinished warm-up";
+      const why = stale.join(", ") || (old.info.final_loss === undefined ? "an unfinished warm-up" : "its alignment stage changed");
       old.dispose();
       const aside = `${dir}.stale-${Date.now()}`;
       console.warn(`base model in ${dir} is out of date (${why}); moved to ${aside} and warming up again`);

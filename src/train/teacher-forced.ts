@@ -15,7 +15,7 @@ import { ConfigError } from "../errors";
 import { LmTrainer } from "./lm-step";
 import type { Params } from "../model/params";
 import type { TextTokenizer } from "../model/tokenizer";
-import { imagePatches } from "../model/vision";
+import { imagePatches, imagePixels, patchify, shiftPixels } from "../model/vision";
 import { padLength } from "./grpo-step";
 import { Rng } from "./runs";
 import { cosineWithWarmup } from "./schedule";
@@ -49,6 +49,8 @@ export interface TeacherForcedOptions {
   weightDecay?: number;
   /** "cosine" (default: to 10% after a 5% warm-up) or "constant" (the format warm-up's, as before). */
   schedule?: "cosine" | "constant";
+  /** Shift every training image by up to this many pixels each time it is drawn (default 0: none; see vision.ts shiftPixels). */
+  shiftPixels?: number;
   onStep?: (step: number, loss: number) => void;
   signal?: AbortSignal;
 }
@@ -68,6 +70,23 @@ export async function cachedPatches(ref: ImageRef, mc: ModelConfig): Promise<Flo
   return p;
 }
 
+/** Decoded pixels per image path (augmented copies are made from these). */
+const pixelCache = new WeakMap<ModelConfig, Map<string | Uint8Array, Uint8Array>>();
+
+/** Patches of the image moved by a random shift of up to `shift` pixels in each direction. */
+export async function shiftedPatches(ref: ImageRef, mc: ModelConfig, shift: number, rng: Rng): Promise<Float32Array> {
+  let m = pixelCache.get(mc);
+  if (!m) pixelCache.set(mc, (m = new Map()));
+  const key = ref.path ?? ref.bytes;
+  let raw = key === null ? undefined : m.get(key);
+  if (!raw) {
+    raw = await imagePixels(ref, mc);
+    if (key !== null) m.set(key, raw);
+  }
+  const d = () => Math.floor(rng.uniform() * (2 * shift + 1)) - shift;
+  return patchify(shiftPixels(raw, mc.imageSize, d(), d()), mc.imageSize, mc);
+}
+
 export interface EncodedExample {
   ids: number[];
   images: Float32Array[];
@@ -77,8 +96,9 @@ export interface EncodedExample {
 }
 
 /** Prompt + target + end token, with the positions to score. */
-export async function encodeExample(ex: TeacherForcedExample, tok: TextTokenizer, mc: ModelConfig, o: Pick<TeacherForcedOptions, "maxPromptTokens" | "maxTargetTokens">): Promise<EncodedExample> {
-  const images = await Promise.all((ex.images ?? []).slice(0, mc.maxImages).map((im) => cachedPatches(im, mc)));
+export async function encodeExample(ex: TeacherForcedExample, tok: TextTokenizer, mc: ModelConfig, o: Pick<TeacherForcedOptions, "maxPromptTokens" | "maxTargetTokens" | "shiftPixels">, rng?: Rng): Promise<EncodedExample> {
+  const shift = o.shiftPixels ?? 0;
+  const images = await Promise.all((ex.images ?? []).slice(0, mc.maxImages).map((im) => (shift > 0 && rng ? shiftedPatches(im, mc, shift, rng) : cachedPatches(im, mc))));
   const reserve = Math.max(Math.min(o.maxTargetTokens + 1, mc.maxSeq - 16), mc.maxSeq - 1 - o.maxPromptTokens);
   const p = promptIds(tok, ex.prompt, images.length, mc, reserve).ids;
   let target: number[];
@@ -104,6 +124,8 @@ export async function teacherForcedSteps(params: Params, mc: ModelConfig, tok: T
   if (examples.length === 0) throw new ConfigError("teacherForcedSteps: no examples");
   const trainer = new LmTrainer(params, mc, { lr: o.lr, weightDecay: o.weightDecay ?? 0.01, maxGradNorm: 1.0 });
   const rng = new Rng(o.seed ^ 0x7ea0);
+  // Its own stream, so that turning augmentation on leaves the order of examples unchanged.
+  const augRng = new Rng(o.seed ^ 0x5a17);
   const sched = { peak: o.lr, warmupSteps: Math.ceil(0.05 * o.steps), totalSteps: o.steps, minRatio: 0.1 };
   const losses: number[] = [];
   // Shuffled epochs of groups (an example without a group is its own group); a batch takes whole
@@ -129,7 +151,7 @@ export async function teacherForcedSteps(params: Params, mc: ModelConfig, tok: T
     for (let s = 0; s < o.steps; s++) {
       o.signal?.throwIfAborted();
       const seqs: EncodedExample[] = [];
-      for (const ex of nextBatch()) seqs.push(await encodeExample(ex, tok, mc, o));
+      for (const ex of nextBatch()) seqs.push(await encodeExample(ex, tok, mc, o, augRng));
       const T = padLength(Math.max(...seqs.map((q) => q.ids.length)), o.padMultiple, mc.maxSeq);
       const batch = buildHostBatch(seqs, mc, { pad: "right", length: T, padId: tok.ids.pad, imageTokenId: tok.ids.image });
       const mask = lossMask(seqs, T, seqs.map((q) => q.promptLength));
