@@ -20,9 +20,13 @@ import type { Report } from "./report";
 import type { ResultRecord } from "./store";
 import { ConfigError } from "../errors";
 
-/** The paper's row closest to each training stage of the embedded model (3B, text-only training data). */
+/**
+ * The paper's row closest to each training stage of the embedded model (3B, text-only training
+ * data). The paper's starting model is an instruct model (it writes the answer format), so its
+ * row sits beside our instruct model; our base model (no format yet) has no paper counterpart.
+ */
 export const PAPER_ANALOGUE: Record<string, string> = {
-  base: "Qwen2.5-VL-3B-Instruct base",
+  instruct: "Qwen2.5-VL-3B-Instruct base",
   sft: "MedVLThinker-3B SFT(m23k)",
   grpo: "MedVLThinker-3B RL(m23k)",
 };
@@ -74,7 +78,7 @@ export function runCheckpoint(runDir: string): string | null {
  * checkpoint) and every `runs/<stage>-<preset>` training folder (sft-workshop, grpo-smoke, ...)
  * that holds a checkpoint. Base first, then sft, then grpo, then any other stage by name.
  */
-export function discoverModels(o: { preset: string; baseDir: string; runsRoot?: string }): FoundModel[] {
+export function discoverModels(o: { preset: string; baseDir: string; runsRoot?: string; instructDir?: string }): FoundModel[] {
   const out: FoundModel[] = [];
   const make = (label: string, stage: string, dir: string): FoundModel => {
     const fingerprint = checkpointFingerprint(dir);
@@ -82,6 +86,9 @@ export function discoverModels(o: { preset: string; baseDir: string; runsRoot?: 
   };
   const baseCk = join(resolve(o.baseDir), "checkpoint");
   if (hasWeights(baseCk)) out.push(make("base", "base", baseCk));
+  // The instruct model (runs/instruct-<size>/checkpoint): the base after the format warm-up.
+  const instructCk = o.instructDir ? join(resolve(o.instructDir), "checkpoint") : null;
+  if (instructCk && hasWeights(instructCk)) out.push(make("instruct", "instruct", instructCk));
   const root = resolve(o.runsRoot ?? join(resolve(o.baseDir), ".."));
   if (!existsSync(root)) return out;
   const suffix = `-${o.preset}`;

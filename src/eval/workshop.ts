@@ -107,9 +107,22 @@ export function pairedProse(cmp: Comparison, before: string, after: string, alph
     .map((r) => {
       const diff = r.acc_b - r.acc_a;
       const flips = r.a_only + r.b_only;
-      const head = `**${r.benchmark}**: ${after} ${r.acc_b.toFixed(1)}% vs ${before} ${r.acc_a.toFixed(1)}% on ${r.items} items (${diff >= 0 ? "+" : ""}${diff.toFixed(1)} points; ${flips} items flipped, ${r.b_only} to right and ${r.a_only} to wrong`;
+      const head = `**${r.benchmark}**: ${after} ${r.acc_b.toFixed(1)}% vs ${before} ${r.acc_a.toFixed(1)}% on ${r.items} items (${diff >= 0 ? "+" : ""}${diff.toFixed(1)} points; ${flips} ${flips === 1 ? "item" : "items"} flipped, ${r.b_only} to right and ${r.a_only} to wrong`;
       if (flips === 0) return `${head}): the same items right and wrong.`;
       return `${head}, McNemar p = ${r.p_mcnemar.toPrecision(2)}): ${r.p_mcnemar < alpha ? `the flips lean ${r.b_only > r.a_only ? `towards ${after}` : `towards ${before}`} more than chance explains` : "not shown to differ"}.`;
     })
     .join("\n\n");
+}
+
+/** The model each stage's run started from: the paired test of a row is against this one. */
+export const STARTED_FROM: Record<string, string> = { instruct: "base", sft: "base", grpo: "instruct" };
+
+/** Rows "always A" and "always B" for the results table (percent, one decimal), one column per benchmark label. */
+export function alwaysLetterRows(items: Record<string, Item[]>, labels: Record<string, string>, letters = ["A", "B"]): Record<string, unknown>[] {
+  return letters.map((letter) => {
+    const acc = accuracyByBenchmark(alwaysLetterRecords(items, letter));
+    const row: Record<string, unknown> = { model: `always ${letter}`, source: `answers ${letter} on every item` };
+    for (const id of Object.keys(items)) row[labels[id] ?? id] = Math.round(10 * (acc[id] ?? 0)) / 10;
+    return row;
+  });
 }

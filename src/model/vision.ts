@@ -14,8 +14,13 @@ export async function imagePatches(ref: ImageRef, c: ModelConfig): Promise<Float
   const src = ref.bytes && ref.bytes.byteLength > 0 ? Buffer.from(ref.bytes) : ref.path ? (isAbsolute(ref.path) ? ref.path : join(dataRoot(), ref.path)) : null;
   if (!src) throw new Error("image has neither bytes nor path");
   const S = c.imageSize;
-  const raw = await sharp(src).removeAlpha().toColourspace("srgb").resize(S, S, { fit: "fill" }).raw().toBuffer();
+  const raw = await modelView(src, S).raw().toBuffer();
   return patchify(raw, S, c);
+}
+
+/** The picture the patch encoder reads: RGB, stretched to S x S (notebook 01 shows it beside the original). */
+export function modelView(src: string | Buffer, S: number): ReturnType<typeof sharp> {
+  return sharp(src).removeAlpha().toColourspace("srgb").resize(S, S, { fit: "fill" });
 }
 
 /** RGB bytes [S, S, 3] (raster) -> patches, scaled to [-1, 1]. */

@@ -158,7 +158,7 @@ export function grpoProse(
   const ff = metrics.map((m) => m.format_failure_rate);
   const s = [
     `Over ${metrics.length} steps the mean reward went from ${num(first.reward_mean)} (step ${first.step}) to ${num(last.reward_mean)} (step ${last.step}), between ${num(lo.reward_mean)} (step ${lo.step}) and ${num(hi.reward_mean)} (step ${hi.step}); with ${o.promptsPerStep} prompts per step one step's mean is noisy, so read the trend over steps.`,
-    `Format failures per step: ${num(Math.min(...ff))} to ${num(Math.max(...ff))}. Groups without signal per step: ${Math.min(...zs)} to ${Math.max(...zs)} of ${o.promptsPerStep}. The KL to the reference peaked at ${num(klMax, 4)}.`,
+    `Share of responses failing the format per step: ${pct(Math.min(...ff))} to ${pct(Math.max(...ff))}. Share of groups without signal per step: ${pct(Math.min(...zs))} to ${pct(Math.max(...zs))}. The KL to the reference peaked at ${num(klMax, 4)}.`,
   ];
   const maxClip = Math.max(...metrics.map((m) => m.pg_clipfrac));
   if (maxClip === 0) {
