@@ -1,7 +1,7 @@
 /**
  * The honest learning test: GRPO must teach a tiny model a rule it can only learn from rewards.
  *
- * Task (test/helpers/grpo-task.ts, rule "last"): each question has 2 or 3 options (random words)
+ * Task (src/train/toy-task.ts, rule "last"): each question has 2 or 3 options (random words)
  * and the keyed answer is always the LAST option, so the right letter depends on the prompt (B or
  * C). Nothing in the prompt says so. The model is a fresh tiny transformer (d 64, 2 layers)
  * with a tokenizer fitted to the task's text.
