@@ -52,7 +52,8 @@ test("tokenizer and continuation prose come from the pieces and texts given", ()
     /Of these 2 words, 1 is a single token \(`pain`\) and 1 is split: `chest` \(␣ch \| est\)\. With 1024 tokens/);
   assert.equal(repeatedPhrase("in the past, and the past, and", 2), "the past");
   assert.equal(repeatedPhrase("no loop here at all", 2), null);
-  assert.equal(loopProse([{ decoding: "greedy", continuation: "a b c a b c" }, { decoding: "greedy", continuation: "x y z" }], 3), 'greedy: 1 of 2 continuations repeat a 3-word phrase ("a b c").');
+  assert.equal(loopProse([{ decoding: "greedy", continuation: "a b c a b c" }, { decoding: "greedy", continuation: "x y z" }], 3), 'greedy: 0 of 2 continuations empty (the model ended the text at once), 1 repeat a 3-word phrase ("a b c"), 4.5 words on average.');
+  assert.match(loopProse([{ decoding: "greedy", continuation: "" }, { decoding: "greedy", continuation: " the the the x" }]), /^greedy: 1 of 2 continuations empty \(the model ended the text at once\), 1 repeat a 2-word phrase \("the the"\), 2 words on average\.$/);
   assert.equal(compactCount(1234567), "1.23M");
   assert.equal(compactCount(61760), "61.8k");
 });

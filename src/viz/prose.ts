@@ -195,17 +195,20 @@ export function repeatedPhrase(text: string, n = 2): string | null {
   return null;
 }
 
-/** Which continuations loop (repeat a phrase of `n` words), per decoding. */
-export function loopProse(rows: { decoding: string; continuation: string }[], n = 3): string {
-  const by = new Map<string, { total: number; loops: string[] }>();
+/** Per decoding: how many continuations are empty (the model ended the text at once), how many loop (repeat a phrase of `n` words), how long they are. */
+export function loopProse(rows: { decoding: string; continuation: string }[], n = 2): string {
+  const by = new Map<string, { total: number; empty: number; loops: string[]; words: number }>();
   for (const r of rows) {
-    const e = by.get(r.decoding) ?? { total: 0, loops: [] };
+    const e = by.get(r.decoding) ?? { total: 0, empty: 0, loops: [], words: 0 };
     e.total++;
+    const words = r.continuation.trim() ? r.continuation.trim().split(/\s+/).length : 0;
+    e.words += words;
+    if (words === 0) e.empty++;
     const p = repeatedPhrase(r.continuation, n);
     if (p) e.loops.push(p);
     by.set(r.decoding, e);
   }
   return [...by.entries()]
-    .map(([d, e]) => `${d}: ${e.loops.length} of ${e.total} continuations repeat a ${n}-word phrase${e.loops.length ? ` ("${e.loops.join('", "')}")` : ""}`)
+    .map(([d, e]) => `${d}: ${e.empty} of ${e.total} continuations empty (the model ended the text at once), ${e.loops.length} repeat a ${n}-word phrase${e.loops.length ? ` ("${e.loops.join('", "')}")` : ""}, ${num(e.words / Math.max(1, e.total), 1)} words on average`)
     .join("; ") + ".";
 }
