@@ -1,7 +1,7 @@
 /** Worked examples for the notebooks: the reward beside the regrade rule, and one GRPO group. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { grpoGroup, grpoGroupProse, letterOutside, rewardCases, rewardVsRegrade, rewardVsRegradeProse } from "../src/viz/worked";
+import { curationGroups, grpoGroup, grpoGroupProse, letterOutside, rewardCases, rewardVsRegrade, rewardVsRegradeProse } from "../src/viz/worked";
 
 const item = { options: { A: "Yes", B: "No" }, answer_label: "A", answer: "Yes" };
 
@@ -50,4 +50,17 @@ test("a GRPO group: advantages are (r - mean) / (std + eps); equal rewards give 
   assert.equal(flat.std, 0);
   assert.ok(flat.rows.every((r) => r.advantage === 0));
   assert.match(grpoGroupProse(flat, "never solved"), /0 of 8 samples earn the reward, so mean 0 and std 0: every advantage is/);
+});
+
+test("curationGroups picks a kept item with disagreeing samples, and a flat group (never/always solved first, else a dropped item)", () => {
+  const mk = (i: number, pc: number) => ({ question: `q${i}`, answer: "a", options: { A: "a", B: "b" }, answer_label: "A", misc: { pass_count: pc, pass_k: 4 } }) as unknown as import("../src/data/item").Item;
+  const items = [mk(0, 4), mk(1, 2), mk(2, 3)];
+  const recs = (i: number, correct: boolean[]) => correct.map((c, s) => ({ hash: `q${i}`, sample: s, response: c ? "<answer> A </answer>" : "<answer> B </answer>", correct: c, finish_reason: "stop" }));
+  const records = [...recs(0, [true, true, true, true]), ...recs(1, [true, false, true, false]), ...recs(2, [true, true, true, false])];
+  const g = curationGroups(records, items, { min: 1, max: 2 }, (it) => it.question, 3);
+  assert.equal(g.signal?.item.question, "q1");
+  assert.deepEqual(g.signal?.samples.map((x) => x.reward), [1, 0, 1]);
+  assert.equal(g.flat?.item.question, "q0", "always solved");
+  const noExtreme = curationGroups(records.filter((r) => r.hash !== "q0"), items.slice(1), { min: 1, max: 2 }, (it) => it.question, 3);
+  assert.equal(noExtreme.flat?.item.question, "q2", "a dropped item (3 of 4 > 2) whose first 3 samples agree");
 });

@@ -151,7 +151,8 @@ export interface ItemSamples<I> {
 /**
  * From a curation run's records (k samples per item), the first `n` samples of: one item inside
  * the kept band whose first `n` samples disagree (a group with signal), and one item never (or
- * always) solved (a group without). Items are matched to records by `itemHash`.
+ * always) solved (a group without); when no item is, an item outside the band whose first `n`
+ * samples all earn the same reward. Items are matched to records by `itemHash`.
  */
 export function curationGroups<I extends Item>(
   records: { hash: string; sample: number; response: string; correct: boolean; finish_reason: string; format?: boolean }[],
@@ -181,6 +182,17 @@ export function curationGroups<I extends Item>(
     if (!signal && pc >= range.min && pc <= range.max && rewards.size > 1) signal = g;
     if (!flat && (pc === 0 || pc === k)) flat = g;
     if (signal && flat) break;
+  }
+  if (!flat) {
+    for (const it of scored) {
+      const pc = it.misc?.pass_count as number;
+      if (pc >= range.min && pc <= range.max) continue;
+      const g = groupOf(it);
+      if (g.samples.length >= 2 && new Set(g.samples.map((x) => x.reward)).size === 1) {
+        flat = g;
+        break;
+      }
+    }
   }
   return { signal, flat };
 }
