@@ -175,3 +175,14 @@ test("serverFromEnv: nothing without a URL; model required; limit parsed; instru
   const text = serverInstructions();
   for (const s of ["vLLM", "SGLang", "llama.cpp", "Ollama", "MEDVLTHINKER_BASE_URL"]) assert.ok(text.includes(s), s);
 });
+
+test("comparisonFigure gives each model the colour of the paper row beside it, and others the colours after", () => {
+  const noPaper = { label: "base", report: report(run("base-y", baseRecs, ""), { paperRows: PAPER, resamples: 50 }) };
+  const withRows = [noPaper, reports[1]]; // grpo sits beside the RL row
+  const paperRows = paperRowsFor(withRows, PAPER);
+  assert.deepEqual(paperRows.map((p) => p.training), ["RL(m23k)"]);
+  const fig = comparisonFigure(withRows, paperRows);
+  const colour = (name: string) => (fig.data.find((t) => t.name === name) as { marker: { color: string; pattern?: { fgcolor: string } } }).marker;
+  assert.equal(colour("ours: grpo").color, colour("paper: MedVLThinker-3B RL(m23k)").pattern!.fgcolor, "grpo and its paper row share a hue");
+  assert.notEqual(colour("ours: base").color, colour("ours: grpo").color);
+});

@@ -177,6 +177,13 @@ export function comparisonFigure(reports: LabelledReport[], paperRows: PaperRow[
   for (const { report } of reports) for (const s of report.summaries) if (!ids.includes(s.benchmark)) ids.push(s.benchmark);
   const x = ids.map(benchLabel);
   const data: Trace[] = [];
+  // A model beside a paper row takes that row's colour (dark for ours, light for the paper's), so a
+  // pair reads as a pair; models without a paper row take the colours after the paper rows'.
+  let spare = paperRows.length;
+  const colour = reports.map(({ report }) => {
+    const j = report.paperRow ? paperRows.findIndex((p) => p.model === report.paperRow!.model && p.training === report.paperRow!.training) : -1;
+    return j >= 0 ? j : spare++;
+  });
   reports.forEach(({ label, report }, i) => {
     const ss = ids.map((id) => report.summaries.find((s) => s.benchmark === id));
     const ys = ss.map((s) => r1(s?.accuracy));
@@ -189,7 +196,7 @@ export function comparisonFigure(reports: LabelledReport[], paperRows: PaperRow[
       text: ys.map((y) => (y === null ? "" : y.toFixed(1))),
       textposition: "outside",
       cliponaxis: false,
-      marker: { color: OURS[i % OURS.length] },
+      marker: { color: OURS[colour[i] % OURS.length] },
       error_y: {
         type: "data",
         symmetric: false,
