@@ -39,9 +39,16 @@ test("discoverModels: base, then SFT's reported checkpoint, then GRPO's latest; 
     assert.deepEqual(found.map((f) => f.label), ["base", "sft", "grpo"]);
     assert.equal(found[1].dir, join(root, "sft-workshop", "checkpoints", "step-6"));
     assert.equal(found[2].dir, join(root, "grpo-workshop", "checkpoints", "step-8"));
-    assert.deepEqual(found.map((f) => f.paperModel), [PAPER_ANALOGUE.base, PAPER_ANALOGUE.sft, PAPER_ANALOGUE.grpo]);
+    assert.deepEqual(found.map((f) => f.paperModel), [null, PAPER_ANALOGUE.sft, PAPER_ANALOGUE.grpo], "our base model has no paper row: the paper's starting model is an instruct model");
     assert.match(found[0].name, /^base-workshop-[0-9a-f]{10}$/);
     assert.equal(new Set(found.map((f) => f.fingerprint)).size, 3);
+
+    // With the instruct model's folder: it comes second, beside the paper's starting model.
+    fakeCheckpoint(join(root, "instruct-workshop", "checkpoint"), "instruct weights");
+    const withInstruct = discoverModels({ preset: "workshop", baseDir: join(root, "base-workshop"), instructDir: join(root, "instruct-workshop") });
+    assert.deepEqual(withInstruct.map((f) => f.label), ["base", "instruct", "sft", "grpo"]);
+    assert.equal(withInstruct[1].paperModel, PAPER_ANALOGUE.instruct);
+    assert.match(withInstruct[1].name, /^instruct-workshop-[0-9a-f]{10}$/);
 
     // Retrained weights: a new fingerprint, so a new eval run folder.
     const before = found[0].name;
@@ -83,7 +90,7 @@ function run(model: string, records: ResultRecord[], paperModel: string): EvalRu
 const baseRecs = [rec("vqa-rad", 0, true), rec("vqa-rad", 1, true), rec("vqa-rad", 2, false), rec("vqa-rad", 3, false), rec("medqa", 0, true), rec("medqa", 1, false), rec("medqa", 2, false), rec("medqa", 3, false)];
 const grpoRecs = [0, 1, 2, 3].map((i) => rec("vqa-rad", i, true)).concat([0, 1, 2, 3].map((i) => rec("medqa", i, false)));
 const reports = [
-  { label: "base", report: report(run("base-x", baseRecs, PAPER_ANALOGUE.base), { paperRows: PAPER, resamples: 200 }) },
+  { label: "base", report: report(run("base-x", baseRecs, PAPER_ANALOGUE.instruct), { paperRows: PAPER, resamples: 200 }) },
   { label: "grpo", report: report(run("grpo-x", grpoRecs, PAPER_ANALOGUE.grpo), { paperRows: PAPER, resamples: 200 }) },
 ];
 
@@ -167,4 +174,15 @@ test("serverFromEnv: nothing without a URL; model required; limit parsed; instru
   assert.throws(() => serverFromEnv({ MEDVLTHINKER_BASE_URL: "http://h/v1", MEDVLTHINKER_MODEL: "m", MEDVLTHINKER_EVAL_LIMIT: "-3" }), /EVAL_LIMIT/);
   const text = serverInstructions();
   for (const s of ["vLLM", "SGLang", "llama.cpp", "Ollama", "MEDVLTHINKER_BASE_URL"]) assert.ok(text.includes(s), s);
+});
+
+test("comparisonFigure gives each model the colour of the paper row beside it, and others the colours after", () => {
+  const noPaper = { label: "base", report: report(run("base-y", baseRecs, ""), { paperRows: PAPER, resamples: 50 }) };
+  const withRows = [noPaper, reports[1]]; // grpo sits beside the RL row
+  const paperRows = paperRowsFor(withRows, PAPER);
+  assert.deepEqual(paperRows.map((p) => p.training), ["RL(m23k)"]);
+  const fig = comparisonFigure(withRows, paperRows);
+  const colour = (name: string) => (fig.data.find((t) => t.name === name) as { marker: { color: string; pattern?: { fgcolor: string } } }).marker;
+  assert.equal(colour("ours: grpo").color, colour("paper: MedVLThinker-3B RL(m23k)").pattern!.fgcolor, "grpo and its paper row share a hue");
+  assert.notEqual(colour("ours: base").color, colour("ours: grpo").color);
 });

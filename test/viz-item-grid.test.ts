@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import sharp from "sharp";
 import type { Item } from "../src/data/item";
-import { itemCaption, itemGridEntries, pickGridItems } from "../src/viz/item-grid";
+import { itemCaption, itemGridEntries, modelViewEntries, pickGridItems } from "../src/viz/item-grid";
 
 const tmp = mkdtempSync(join(tmpdir(), "item-grid-test-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -40,4 +40,22 @@ test("itemGridEntries makes PNG thumbnails of the requested width", async () => 
   const meta = await sharp(e.png).metadata();
   assert.deepEqual([meta.format, meta.width, meta.height], ["png", 200, 100]);
   assert.match(e.caption, /^V #0/);
+});
+
+test("modelViewEntries shows the original beside the picture the patch encoder reads, enlarged with its pixels kept", async () => {
+  // left half black, right half white: the model's 4x4 view keeps two flat halves
+  const w = 400;
+  const raw = Buffer.alloc(w * 200 * 3);
+  for (let y = 0; y < 200; y++) for (let x = w / 2; x < w; x++) raw.fill(255, (y * w + x) * 3, (y * w + x) * 3 + 3);
+  await sharp(raw, { raw: { width: w, height: 200, channels: 3 } }).png().toFile(join(tmp, "halves.png"));
+  const entries = await modelViewEntries([closed(0, "halves.png")], { imageSize: 4, patchSize: 2 }, { width: 40 });
+  assert.equal(entries.length, 2);
+  assert.match(entries[0].caption, /the original, 400x200 px/);
+  assert.match(entries[1].caption, /what the model reads, 4x4 px in 4 patches of 2x2/);
+  const view = await sharp(entries[1].png).raw().toBuffer({ resolveWithObject: true });
+  assert.equal(view.info.width, 40);
+  assert.equal(view.info.height, 40, "stretched to a square, as src/model/vision.ts does");
+  const px = (x: number, y: number) => view.data[(y * 40 + x) * view.info.channels];
+  assert.equal(px(2, 2), 0, "left: black");
+  assert.equal(px(37, 2), 255, "right: white (nearest-neighbour keeps the model's pixels flat)");
 });

@@ -20,9 +20,13 @@ import type { Report } from "./report";
 import type { ResultRecord } from "./store";
 import { ConfigError } from "../errors";
 
-/** The paper's row closest to each training stage of the embedded model (3B, text-only training data). */
+/**
+ * The paper's row closest to each training stage of the embedded model (3B, text-only training
+ * data). The paper's starting model is an instruct model (it writes the answer format), so its
+ * row sits beside our instruct model; our base model (no format yet) has no paper counterpart.
+ */
 export const PAPER_ANALOGUE: Record<string, string> = {
-  base: "Qwen2.5-VL-3B-Instruct base",
+  instruct: "Qwen2.5-VL-3B-Instruct base",
   sft: "MedVLThinker-3B SFT(m23k)",
   grpo: "MedVLThinker-3B RL(m23k)",
 };
@@ -74,7 +78,7 @@ export function runCheckpoint(runDir: string): string | null {
  * checkpoint) and every `runs/<stage>-<preset>` training folder (sft-workshop, grpo-smoke, ...)
  * that holds a checkpoint. Base first, then sft, then grpo, then any other stage by name.
  */
-export function discoverModels(o: { preset: string; baseDir: string; runsRoot?: string }): FoundModel[] {
+export function discoverModels(o: { preset: string; baseDir: string; runsRoot?: string; instructDir?: string }): FoundModel[] {
   const out: FoundModel[] = [];
   const make = (label: string, stage: string, dir: string): FoundModel => {
     const fingerprint = checkpointFingerprint(dir);
@@ -82,6 +86,9 @@ export function discoverModels(o: { preset: string; baseDir: string; runsRoot?: 
   };
   const baseCk = join(resolve(o.baseDir), "checkpoint");
   if (hasWeights(baseCk)) out.push(make("base", "base", baseCk));
+  // The instruct model (runs/instruct-<size>/checkpoint): the base after the format warm-up.
+  const instructCk = o.instructDir ? join(resolve(o.instructDir), "checkpoint") : null;
+  if (instructCk && hasWeights(instructCk)) out.push(make("instruct", "instruct", instructCk));
   const root = resolve(o.runsRoot ?? join(resolve(o.baseDir), ".."));
   if (!existsSync(root)) return out;
   const suffix = `-${o.preset}`;
@@ -170,6 +177,13 @@ export function comparisonFigure(reports: LabelledReport[], paperRows: PaperRow[
   for (const { report } of reports) for (const s of report.summaries) if (!ids.includes(s.benchmark)) ids.push(s.benchmark);
   const x = ids.map(benchLabel);
   const data: Trace[] = [];
+  // A model beside a paper row takes that row's colour (dark for ours, light for the paper's), so a
+  // pair reads as a pair; models without a paper row take the colours after the paper rows'.
+  let spare = paperRows.length;
+  const colour = reports.map(({ report }) => {
+    const j = report.paperRow ? paperRows.findIndex((p) => p.model === report.paperRow!.model && p.training === report.paperRow!.training) : -1;
+    return j >= 0 ? j : spare++;
+  });
   reports.forEach(({ label, report }, i) => {
     const ss = ids.map((id) => report.summaries.find((s) => s.benchmark === id));
     const ys = ss.map((s) => r1(s?.accuracy));
@@ -182,7 +196,7 @@ export function comparisonFigure(reports: LabelledReport[], paperRows: PaperRow[
       text: ys.map((y) => (y === null ? "" : y.toFixed(1))),
       textposition: "outside",
       cliponaxis: false,
-      marker: { color: OURS[i % OURS.length] },
+      marker: { color: OURS[colour[i] % OURS.length] },
       error_y: {
         type: "data",
         symmetric: false,

@@ -19,7 +19,7 @@ export async function imagePixels(ref: ImageRef, c: ModelConfig): Promise<Uint8A
   const src = ref.bytes && ref.bytes.byteLength > 0 ? Buffer.from(ref.bytes) : ref.path ? (isAbsolute(ref.path) ? ref.path : join(dataRoot(), ref.path)) : null;
   if (!src) throw new Error("image has neither bytes nor path");
   const S = c.imageSize;
-  return new Uint8Array(await sharp(src).removeAlpha().toColourspace("srgb").resize(S, S, { fit: "fill" }).raw().toBuffer());
+  return new Uint8Array(await modelView(src, S).raw().toBuffer());
 }
 
 /**
@@ -40,6 +40,11 @@ export function shiftPixels(raw: Uint8Array, S: number, dx: number, dy: number):
       out[to + 2] = raw[from + 2];
     }
   return out;
+}
+
+/** The picture the patch encoder reads: RGB, stretched to S x S (notebook 01 shows it beside the original). */
+export function modelView(src: string | Buffer, S: number): ReturnType<typeof sharp> {
+  return sharp(src).removeAlpha().toColourspace("srgb").resize(S, S, { fit: "fill" });
 }
 
 /** RGB bytes [S, S, 3] (raster) -> patches, scaled to [-1, 1]. */

@@ -16,8 +16,13 @@ export function runMetrics(runOrMetrics: string | SftMetrics[]): SftMetrics[] {
   return typeof runOrMetrics === "string" ? readMetrics<SftMetrics>(join(runOrMetrics, METRICS_FILE)).records : runOrMetrics;
 }
 
-/** Training loss per step, held-out loss where measured, learning rate on a second axis. */
-export function lossCurveFigure(runOrMetrics: string | SftMetrics[], title = "SFT loss"): Figure {
+/**
+ * Training loss per step, held-out loss where measured, learning rate on a second axis; a labelled
+ * dashed line at the end of each epoch and, with `reportEpoch`, a marker on the checkpoint the
+ * run reports (the paper reports epoch 3). The loss axis starts at 0 so that noise does not look
+ * like movement.
+ */
+export function lossCurveFigure(runOrMetrics: string | SftMetrics[], title = "SFT loss", o: { reportEpoch?: number | null } = {}): Figure {
   const m = runMetrics(runOrMetrics);
   const held = m.filter((r) => r.held_out_loss !== undefined);
   const data: Trace[] = [
@@ -25,23 +30,28 @@ export function lossCurveFigure(runOrMetrics: string | SftMetrics[], title = "SF
     { type: "scatter", mode: "lines+markers", name: "held-out loss", x: held.map((r) => r.step), y: held.map((r) => r.held_out_loss) },
     { type: "scatter", mode: "lines", name: "learning rate", x: m.map((r) => r.step), y: m.map((r) => r.lr), yaxis: "y2", line: { dash: "dot", width: 1 } },
   ];
-  const epochEnds = m.filter((r, i) => i > 0 && Math.floor(r.epoch + 1e-9) > Math.floor(m[i - 1].epoch + 1e-9)).map((r) => r.step);
+  const ends = m.filter((r, i) => Math.floor(r.epoch + 1e-9) > Math.floor((i > 0 ? m[i - 1].epoch : 0) + 1e-9));
+  const epochEnds = ends.map((r) => r.step);
+  const reported = o.reportEpoch ? ends.find((r) => Math.floor(r.epoch + 1e-9) === o.reportEpoch) : undefined;
+  if (reported) data.push({ type: "scatter", mode: "markers", name: `reported checkpoint (end of epoch ${o.reportEpoch})`, x: [reported.step], y: [reported.loss], marker: { size: 12, symbol: "star", color: "#d62728" } });
+  const maxLoss = Math.max(...m.map((r) => r.loss), ...held.map((r) => r.held_out_loss as number));
   return {
     data,
     layout: {
       title: { text: title },
       xaxis: { title: { text: "optimizer step" } },
-      yaxis: { title: { text: "NLL per target token" } },
+      yaxis: { title: { text: "NLL per target token" }, range: [0, Number.isFinite(maxLoss) ? maxLoss * 1.05 : 1] },
       yaxis2: { title: { text: "learning rate" }, overlaying: "y", side: "right", showgrid: false, tickformat: ".1e", rangemode: "tozero" },
       legend: { orientation: "h", y: -0.2 },
       shapes: epochEnds.map((x) => ({ type: "line", x0: x, x1: x, yref: "paper", y0: 0, y1: 1, line: { color: "#bbb", width: 1, dash: "dash" } })),
+      annotations: ends.map((r) => ({ x: r.step, y: 1, yref: "paper", text: `end of epoch ${Math.floor(r.epoch + 1e-9)}`, showarrow: false, xanchor: "right", yanchor: "top", textangle: -90, font: { size: 10, color: "#888" } })),
       height: 420,
     },
   };
 }
 
-export function showLossCurves(runOrMetrics: string | SftMetrics[], title?: string): void {
-  const f = lossCurveFigure(runOrMetrics, title);
+export function showLossCurves(runOrMetrics: string | SftMetrics[], title?: string, o: { reportEpoch?: number | null } = {}): void {
+  const f = lossCurveFigure(runOrMetrics, title, o);
   showPlot(f.data, f.layout);
 }
 

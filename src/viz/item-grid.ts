@@ -6,6 +6,7 @@ import sharp from "sharp";
 import { imageBytes } from "../data/images";
 import { isOpen, type Item } from "../data/item";
 import type { GridItem } from "./grid";
+import { modelView } from "../model/vision";
 
 /**
  * Up to `n` items with images, each image used once, alternating closed and open questions where
@@ -71,6 +72,36 @@ export async function itemGridEntries(items: Item[], opts: { width?: number; sca
     if (!ref) continue;
     const png = await sharp(imageBytes(ref, it)).rotate().resize({ width, withoutEnlargement: true }).png().toBuffer();
     out.push({ png: new Uint8Array(png.buffer, png.byteOffset, png.length), caption: itemCaption(it) });
+  }
+  return out;
+}
+
+/**
+ * Each item's image twice: the original (its size in the caption) and what the embedded model's
+ * patch encoder reads, `imageSize` x `imageSize` (src/model/vision.ts), enlarged with nearest-
+ * neighbour so its pixels stay visible, with the patch grid drawn over it.
+ */
+export async function modelViewEntries(items: Item[], c: { imageSize: number; patchSize: number }, opts: { width?: number } = {}): Promise<GridItem[]> {
+  const width = opts.width ?? 220;
+  const out: GridItem[] = [];
+  for (const it of items) {
+    const ref = it.images?.[0];
+    if (!ref) continue;
+    const bytes = imageBytes(ref, it);
+    const meta = await sharp(bytes).metadata();
+    const orig = await sharp(bytes).resize({ width, height: width, fit: "inside" }).png().toBuffer();
+    const small = await modelView(Buffer.from(bytes), c.imageSize).png().toBuffer();
+    const cell = width / c.imageSize;
+    const lines: string[] = [];
+    for (let p = c.patchSize; p < c.imageSize; p += c.patchSize) {
+      const x = Math.round(p * cell);
+      lines.push(`<line x1="${x}" y1="0" x2="${x}" y2="${width}"/><line x1="0" y1="${x}" x2="${width}" y2="${x}"/>`);
+    }
+    const grid = Buffer.from(`<svg width="${width}" height="${width}" xmlns="http://www.w3.org/2000/svg"><g stroke="#ffcc00" stroke-width="1" opacity="0.7">${lines.join("")}</g></svg>`);
+    const big = await sharp(small).resize(width, width, { kernel: "nearest" }).composite([{ input: grid }]).png().toBuffer();
+    const head = `${it.dataset_name} #${it.dataset_index}`;
+    out.push({ png: new Uint8Array(orig.buffer, orig.byteOffset, orig.length), caption: `${head}: the original, ${meta.width}x${meta.height} px` });
+    out.push({ png: new Uint8Array(big.buffer, big.byteOffset, big.length), caption: `${head}: what the model reads, ${c.imageSize}x${c.imageSize} px in ${(c.imageSize / c.patchSize) ** 2} patches of ${c.patchSize}x${c.patchSize} (one token each)` });
   }
   return out;
 }
