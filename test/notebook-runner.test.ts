@@ -177,9 +177,7 @@ describe("tslab's TypeScript", () => {
  * Notebooks whose static markdown is not yet checked for figures the run did not produce, and why.
  * Remove an entry once its notebook states results only through generated prose.
  */
-const FIGURE_CHECK_EXEMPT: Record<string, string> = {
-  "06-ablation": "being rewritten with the new base and instruct models (issue 18 leaves it to that change)",
-};
+const FIGURE_CHECK_EXEMPT: Record<string, string> = {};
 
 const jupyter = jupyterStatus(REPO_ROOT);
 const skip = jupyter.ok ? false : `Jupyter not available (${jupyter.why}); run: bash scripts/setup.sh`;

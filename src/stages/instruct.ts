@@ -1,22 +1,26 @@
 /**
  * The "instruct" model: the shared base model (base.ts: language warm-up + vision-language
- * alignment) after a short, letter-balanced format warm-up: teacher-forced steps on
- * `<think> </think>\n<answer> L </answer>` where every option letter L of an item is a target
- * once per pass over the prompts (train/teacher-forced.ts, instructExamples). The paper curates
- * and trains from Qwen2.5-VL-*-Instruct, which already writes the answer format when asked; our
- * base model has not seen the paper's prompt. This stage gives it the format and, because each
- * item's letters are all targets equally often, no preference for any option letter and nothing
- * about which answer is right, so pass rates (notebook 02) and GRPO rewards (notebook 04) measure
- * the model rather than the format gate or a letter habit. (A uniformly random letter per item,
- * the earlier warm-up, left the workshop model answering B 63% and A 28% of the time: most prompts
- * have two or three options, so A and B were the targets most often seen.)
+ * alignment) after a short instruction tuning on the recipe's own prompt: teacher-forced steps on
+ * `<think>  </think>\n<answer> L </answer>` with L the item's key, over the closed questions of the
+ * training splits (HuatuoGPT-o1, PubMedQA train, VQA-RAD train, SLAKE train) minus every item that
+ * also appears in an evaluation set. The paper curates and trains from Qwen2.5-VL-*-Instruct, which
+ * already answers multiple-choice questions about images in this format; this stage gives ours
+ * the format and the step from "what the picture shows" (which the alignment taught it in words)
+ * to "which option letter says it".
+ *
+ * No option letter is preferred: the options of text-only items are shuffled (seeded), so every
+ * letter is the key equally often on questions the model cannot answer, and the yes/no questions
+ * of the image sets (always "A. Yes", "B. No", as evaluation writes them) are keyed Yes and No about
+ * equally often. (Earlier schemes, tried and measured on the workshop model: a random letter per
+ * item left it answering B 63% and A 28% of the time; every letter of an item as a target, equally
+ * often, left it with no preference but also with nothing linking the picture to a letter: it
+ * answered one letter on every SLAKE question, with and without the image.) Images are shifted by
+ * up to a few pixels each time they are drawn, as in the alignment.
  *
  * Made once per base checkpoint and kept in runs/instruct-<size>: its info records the base's
- * fingerprint, and a different base (retrained, resized) means a rebuild. Warm-up prompts are
- * training items only (Huatuo, PubMedQA train, VQA-RAD train closed, SLAKE train closed) minus
- * every item that also appears in an evaluation set. A lock folder keeps two processes from
- * building it at once; the checkpoint is saved atomically and only a save whose info says
- * `stage: "instruct"` counts.
+ * fingerprint, and a different base (retrained, resized) means a rebuild. A lock folder keeps two
+ * processes from building it at once; the checkpoint is saved atomically and only a save whose
+ * info says `stage: "instruct"` counts.
  */
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -29,20 +33,25 @@ import { EVALUATION_DATASETS } from "../data/pools";
 import { buildPrompt, sftTarget } from "../prompt";
 import { teacherForcedSteps, type TeacherForcedExample, type TeacherForcedOptions } from "../train/teacher-forced";
 import { loadGrpoItems } from "../train/grpo-data";
+import { Rng } from "../train/runs";
 import { baseModelDir, ensureBaseModel, isSmoke, type BaseModelOptions } from "./base";
 import { EmbeddedModel } from "../model/model";
 import { ConfigError } from "../errors";
 
-/** Warm-up settings (teacher-forced steps; prompts within the 256 positions the base trained on). */
+/**
+ * Warm-up settings (teacher-forced steps; prompts within the 256 positions the base trained on,
+ * long PubMedQA contexts middle-truncated to 160 tokens so that a batch is not padded to 256).
+ * Workshop: ~4.5 passes over the ~3,600 prompts.
+ */
 export type InstructWarmup = Omit<TeacherForcedOptions, "onStep" | "signal">;
 
 export const INSTRUCT_DEFAULTS: Record<"smoke" | "full", InstructWarmup> = {
-  smoke: { steps: 40, lr: 1e-2, batchRows: 8, seed: 42, maxTargetTokens: 12, maxPromptTokens: 48, padMultiple: 16, schedule: "constant" },
-  full: { steps: 60, lr: 2e-3, batchRows: 8, seed: 42, maxTargetTokens: 24, maxPromptTokens: 224, padMultiple: 32, schedule: "constant" },
+  smoke: { steps: 40, lr: 1e-2, batchRows: 8, seed: 42, maxTargetTokens: 12, maxPromptTokens: 48, padMultiple: 16, schedule: "constant", shiftPixels: 2 },
+  full: { steps: 500, lr: 2e-3, batchRows: 32, seed: 42, maxTargetTokens: 24, maxPromptTokens: 160, padMultiple: 32, schedule: "cosine", shiftPixels: 4 },
 };
 
 /** Names the warm-up's target scheme in the checkpoint info (a new scheme rebuilds cached models). */
-export const INSTRUCT_METHOD = "letter-balanced, grouped";
+export const INSTRUCT_METHOD = "key letters, text options shuffled, images shifted";
 
 function warmupOf(o: InstructModelOptions, smoke: boolean): InstructWarmup {
   return { ...INSTRUCT_DEFAULTS[smoke ? "smoke" : "full"], ...o.warmup };
@@ -51,16 +60,26 @@ function warmupOf(o: InstructModelOptions, smoke: boolean): InstructWarmup {
 /** Training sources of the warm-up prompts (closed questions of their train splits). */
 export const INSTRUCT_SOURCES = ["huatuo-o1", "pubmedqa-train", "vqa-rad", "slake-train"];
 
+/** The item with its options in a seeded random order (the key moves with its text). */
+export function shuffleOptions(it: Item, rng: Rng): Item {
+  const letters = Object.keys(it.options);
+  const texts = rng.shuffle(letters.map((L) => it.options[L]));
+  const keyText = it.options[it.answer_label];
+  const options = Object.fromEntries(letters.map((L, i) => [L, texts[i]]));
+  return { ...it, options, answer_label: letters[texts.indexOf(keyText)] };
+}
+
 /**
- * Letter-balanced warm-up examples: each item once per option letter, the target naming that
- * letter with empty thinking, all of an item's letters in the same batch (one group). Every step's
- * letter loss is then the cross-entropy to the uniform distribution over each item's options: it
- * pulls towards no letter, with none of the step-to-step drift a random letter per item leaves (the
- * workshop instruct model made with random letters per row still preferred B on yes/no prompts, and
- * the pass-rate filter then kept SLAKE items keyed A almost only: 28 of 30).
+ * Warm-up examples: the recipe's prompt and the key letter with empty thinking. Text-only items get
+ * their options shuffled (seeded), so the key is every letter equally often; items with images keep
+ * the order evaluation uses.
  */
-export function instructExamples(items: Item[]): TeacherForcedExample[] {
-  return items.flatMap((it, i) => Object.keys(it.options).map((L) => ({ prompt: buildPrompt(it), images: it.images, target: sftTarget("", L), group: i })));
+export function instructExamples(items: Item[], seed = 42): TeacherForcedExample[] {
+  const rng = new Rng(seed);
+  return items.map((orig) => {
+    const it = orig.images?.length ? orig : shuffleOptions(orig, rng);
+    return { prompt: buildPrompt(it), images: it.images, target: sftTarget("", it.answer_label) };
+  });
 }
 /** Evaluation sets whose items never serve as warm-up prompts. */
 export const INSTRUCT_EXCLUDE: string[] = [...EVALUATION_DATASETS];
@@ -147,12 +166,12 @@ export async function ensureInstructModel(o: InstructModelOptions = {}): Promise
     if (items.length === 0) throw new ConfigError(`ensureInstructModel: no closed training items in ${sources.join(", ")}`);
     const bar = o.progress === false ? null : createProgress({ total: w.steps, label: `format warm-up of the ${size} instruct model` });
     const t0 = Date.now();
-    const r = await teacherForcedSteps(base.params, base.config, base.tokenizer, instructExamples(items), { ...w, onStep: (_s, loss) => bar?.tick(1, `loss ${loss.toFixed(3)}`) });
+    const r = await teacherForcedSteps(base.params, base.config, base.tokenizer, instructExamples(items, w.seed), { ...w, onStep: (_s, loss) => bar?.tick(1, `loss ${loss.toFixed(3)}`) });
     bar?.done();
     base.params = r.params;
     const seconds = (Date.now() - t0) / 1000;
     const excluded = Object.values(report.excludedByBenchmark).reduce((a, b) => a + b, 0);
-    log(`instruct model: ${w.steps} letter-balanced format steps on ${items.length} training prompts (${excluded} overlapping eval items removed), loss ${r.losses[0]?.toFixed(3)} -> ${r.losses[r.losses.length - 1]?.toFixed(3)}, ${seconds.toFixed(0)} s`);
+    log(`instruct model: ${w.steps} instruction-tuning steps on ${items.length} training prompts (${excluded} overlapping eval items removed), loss ${r.losses[0]?.toFixed(3)} -> ${r.losses[r.losses.length - 1]?.toFixed(3)}, ${seconds.toFixed(0)} s`);
     // info.stage is written with the weights in one atomic save: only a finished build counts.
     const baseInfo = base.info;
     base.info = {};
