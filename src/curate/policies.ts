@@ -19,7 +19,7 @@ export function embeddedPolicyName(checkpointDir: string): string {
 export interface EmbeddedCurationOptions extends Omit<EmbeddedPolicyOptions, "name"> {
   /** A checkpoint folder; default: the shared base model (ensureBaseModel), or the instruct model. */
   checkpoint?: string;
-  /** Curate with the instruct model (ensureInstructModel: the base after a format warm-up), as the paper curates with an instruct model. */
+  /** Curate with the instruct model (ensureInstructModel: the base after a short instruction tuning), as the paper curates with an instruct model. */
   instruct?: boolean;
   /** Base model size (default workshop; smoke mode: tiny). */
   size?: string;

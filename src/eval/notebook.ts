@@ -86,7 +86,7 @@ export function discoverModels(o: { preset: string; baseDir: string; runsRoot?: 
   };
   const baseCk = join(resolve(o.baseDir), "checkpoint");
   if (hasWeights(baseCk)) out.push(make("base", "base", baseCk));
-  // The instruct model (runs/instruct-<size>/checkpoint): the base after the format warm-up.
+  // The instruct model (runs/instruct-<size>/checkpoint): the base after the instruction tuning.
   const instructCk = o.instructDir ? join(resolve(o.instructDir), "checkpoint") : null;
   if (instructCk && hasWeights(instructCk)) out.push(make("instruct", "instruct", instructCk));
   const root = resolve(o.runsRoot ?? join(resolve(o.baseDir), ".."));

@@ -121,7 +121,7 @@ export function instructModelDir(o: InstructModelOptions = {}): string {
 
 /**
  * Load the instruct model of the current base checkpoint, or make it: ensure the base model,
- * run the format warm-up on training prompts, save to <dir>/checkpoint, return it.
+ * run the instruction tuning on training prompts, save to <dir>/checkpoint, return it.
  */
 export async function ensureInstructModel(o: InstructModelOptions = {}): Promise<EmbeddedModel> {
   const { smoke, size, baseOpts } = resolved(o);
@@ -164,7 +164,7 @@ export async function ensureInstructModel(o: InstructModelOptions = {}): Promise
     const sources = o.sources ?? INSTRUCT_SOURCES;
     const { items, report } = await loadGrpoItems({ sources, root: o.dataRoot, excludeEval: INSTRUCT_EXCLUDE, limit: o.limit ?? null, realNewline: false });
     if (items.length === 0) throw new ConfigError(`ensureInstructModel: no closed training items in ${sources.join(", ")}`);
-    const bar = o.progress === false ? null : createProgress({ total: w.steps, label: `format warm-up of the ${size} instruct model` });
+    const bar = o.progress === false ? null : createProgress({ total: w.steps, label: `instruction tuning of the ${size} instruct model` });
     const t0 = Date.now();
     const r = await teacherForcedSteps(base.params, base.config, base.tokenizer, instructExamples(items, w.seed), { ...w, onStep: (_s, loss) => bar?.tick(1, `loss ${loss.toFixed(3)}`) });
     bar?.done();

@@ -128,7 +128,7 @@ function stats(xs: number[]): { mean: number; std: number; min: number; max: num
 async function initialPolicy(cfg: GrpoConfig, log: (m: string) => void, models: StageModels | undefined): Promise<{ params: Params; mc: ModelConfig; tok: TextTokenizer }> {
   if (cfg.model.init === "instruct") {
     const m = await stageModel(models, "instruct", { size: cfg.model.size, smoke: cfg.preset === "smoke", progress: false, log });
-    log(`starting from the ${m.config.dModel}-wide instruct model (base + format warm-up)`);
+    log(`starting from the ${m.config.dModel}-wide instruct model (base + instruction tuning)`);
     return { params: m.params, mc: m.config, tok: m.tokenizer };
   }
   if (cfg.model.init === "base") {

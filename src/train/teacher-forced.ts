@@ -3,7 +3,7 @@
  * is the masked mean NLL of the target tokens (and the end token), prompt and image positions get
  * no gradient. The small loop behind the stages that are plain supervised learning on short
  * targets: the vision-language alignment of the base (stages/align.ts), the instruct model's
- * format warm-up, and the letter-answer SFT of the ablation. AdamW with a cosine schedule and a
+ * instruction tuning, and the letter-answer SFT of the ablation. AdamW with a cosine schedule and a
  * short linear warm-up; rows are drawn in seeded shuffled epochs, so every example is seen once
  * before any is seen twice. Image patches are decoded once per image path.
  */
