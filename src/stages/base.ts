@@ -6,7 +6,7 @@
  * A lock folder keeps two processes from warming up the same base at once (the second waits).
  * Smoke mode (MEDVLTHINKER_SMOKE=1 or `smoke: true`) uses the tiny config and a handful of steps.
  */
-import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { REPO_ROOT } from "../paths";
 import { withLock } from "../dir-lock";
@@ -104,7 +104,9 @@ export async function ensureBaseModel(o: BaseModelOptions = {}): Promise<Embedde
     const made = await loadFresh(); // made by another process while we waited
     if (made) return made;
     // A finished language warm-up of today's config whose alignment changed: realign it.
-    if (alignSettings !== null && existsSync(join(language, "config.json"))) {
+    // (Only when the saved base is of today's config: an older config is moved aside below, language copy included.)
+    const savedConfigStale = ready() && existsSync(join(ck, "config.json")) && staleFields((JSON.parse(readFileSync(join(ck, "config.json"), "utf8")) as { model: ModelConfig }).model, size).length > 0;
+    if (alignSettings !== null && !savedConfigStale && existsSync(join(language, "config.json"))) {
       const lm = await EmbeddedModel.load(language);
       if (staleFields(lm.config, size).length === 0 && lm.info.stage === "pretrain" && lm.info.final_loss !== undefined) {
         lm.info = { ...lm.info, align: undefined };
